@@ -1,0 +1,3 @@
+from capibara6.cli import main
+
+raise SystemExit(main())

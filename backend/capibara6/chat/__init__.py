@@ -1,0 +1,33 @@
+"""The chat gateway: chat with Ollama models, streaming, saved conversations."""
+
+from __future__ import annotations
+
+from capibara6.kit.app import Runtime, create_app as create_base_app
+from capibara6.kit.settings import Env
+
+
+def create_app(environ=None):
+    from capibara6.chat.app import bp
+    from capibara6.chat.conversations import ConversationStore
+    from capibara6.chat.gateway import Gateway
+    from capibara6.chat.settings import ChatSettings
+    from capibara6.ollama import OllamaClient
+
+    settings = ChatSettings.from_env(Env(environ))
+    client = OllamaClient(settings.ollama_url, connect_timeout=settings.ollama_connect_timeout,
+                          read_timeout=settings.ollama_timeout)
+    gateway = Gateway(client, settings.ollama_model)
+    store = ConversationStore(settings.common.state_dir)
+    runtime = Runtime(
+        "chat",
+        checks={"ollama": gateway.ollama_check},
+        status=lambda: f"serving; Ollama {settings.ollama_url}, model {settings.ollama_model}",
+    )
+    app = create_base_app(settings.common, blueprints=[bp], runtime=runtime,
+                          health_paths=["/api/health"])
+    app.extensions.update({
+        "capibara6.chat": gateway,
+        "capibara6.chat.settings": settings,
+        "capibara6.chat.store": store,
+    })
+    return app

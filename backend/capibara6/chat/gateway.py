@@ -1,0 +1,178 @@
+"""Chat logic: requests in, Ollama calls, responses out. Knows nothing of Flask."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterator
+
+from capibara6.kit import validation
+from capibara6.kit.errors import BadRequest
+from capibara6.ollama import ModelNotFound, OllamaClient, OllamaError, as_api_error, stream_result
+
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    message: str
+    model: str
+    max_tokens: int
+    temperature: float
+    history: list[dict]
+    system: str
+
+    def messages(self) -> list[dict]:
+        return [{"role": "system", "content": self.system}, *self.history,
+                {"role": "user", "content": self.message}]
+
+    def options(self) -> dict:
+        return {"num_predict": self.max_tokens, "temperature": self.temperature}
+
+
+def parse_chat_request(body: dict, *, default_model: str, default_system: str,
+                       max_chars: int, attachments: list[tuple[str, str]] = ()) -> ChatRequest:
+    message = validation.text(body, "message", max_length=max_chars)
+    for name, content in attachments:
+        message += f"\n\n[Archivo adjunto: {name}]\n{content}"
+    history = validation.list_of(body, "history", default=[], max_items=200)
+    for index, turn in enumerate(history):
+        if (not isinstance(turn, dict) or turn.get("role") not in ROLES
+                or not isinstance(turn.get("content"), str)):
+            raise BadRequest(f"'history[{index}]' must be an object with a role "
+                             f"({', '.join(ROLES)}) and a string content",
+                             code="invalid_field", field="history")
+    return ChatRequest(
+        message=message,
+        model=validation.text(body, "model", default=default_model),
+        max_tokens=validation.number(body, "max_tokens", default=500, minimum=1, maximum=32768,
+                                     integer=True),
+        temperature=validation.number(body, "temperature", default=0.7, minimum=0.0, maximum=2.0),
+        history=[{"role": t["role"], "content": t["content"]} for t in history],
+        system=validation.text(body, "system", default=default_system, max_length=max_chars),
+    )
+
+
+def form_to_body(form: dict) -> dict:
+    """A multipart form's fields as the JSON body they stand for (numbers, history)."""
+    body: dict = {k: v for k, v in form.items() if k in ("message", "model", "system")}
+    for name, kind in (("max_tokens", int), ("temperature", float)):
+        if form.get(name) not in (None, ""):
+            try:
+                body[name] = kind(form[name])
+            except ValueError:
+                raise BadRequest(f"'{name}' must be a number", code="invalid_field", field=name) from None
+    if form.get("history"):
+        try:
+            body["history"] = json.loads(form["history"])
+        except ValueError:
+            raise BadRequest("'history' must be a JSON list", code="invalid_field", field="history") from None
+    return body
+
+
+def decode_attachment(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"the file '{name}' is not UTF-8 text; only text files can be attached",
+                         status=415, code="unsupported_media_type") from None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class Gateway:
+    def __init__(self, client: OllamaClient, default_model: str):
+        self.client = client
+        self.default_model = default_model
+
+    def chat(self, request: ChatRequest) -> dict:
+        try:
+            result = self.client.chat(request.model, request.messages(), options=request.options())
+        except OllamaError as error:
+            raise as_api_error(error) from error
+        return {
+            "response": result.content,
+            "content": result.content,
+            "model": result.model or request.model,
+            "timestamp": now_iso(),
+            "tokens": result.completion_tokens,
+            "usage": {"prompt_tokens": result.prompt_tokens,
+                      "completion_tokens": result.completion_tokens},
+        }
+
+    def open_stream(self, model: str, messages: list[dict], options: dict) -> Iterator[dict]:
+        """Ollama's chunks; the HTTP call is made now, so a failure before the
+        first byte (unreachable, unknown model) raises here and becomes a status."""
+        chunks = self.client.chat_stream(model, messages, options=options)
+        try:
+            first = next(chunks)
+        except StopIteration:
+            return iter(())
+        except OllamaError as error:
+            raise as_api_error(error) from error
+
+        def rest():
+            yield first
+            yield from chunks
+        return rest()
+
+    def sse_events(self, request: ChatRequest) -> Iterator[str]:
+        """The /api/chat/stream events: tokens as they come, then a done event."""
+        chunks = self.open_stream(request.model, request.messages(), request.options())
+
+        def events():
+            parts: list[str] = []
+            try:
+                for chunk in chunks:
+                    token = chunk.get("message", {}).get("content", "")
+                    if chunk.get("done"):
+                        result = stream_result(chunk, "".join(parts))
+                        yield sse({"content": "", "done": True, "full_response": result.content,
+                                   "model": result.model or request.model,
+                                   "tokens": result.completion_tokens})
+                        return
+                    if token:
+                        parts.append(token)
+                        yield sse({"content": token, "done": False})
+            except OllamaError as error:
+                yield sse({"error": str(error), "code": as_api_error(error).code, "done": True})
+        return events()
+
+    def models(self) -> dict:
+        try:
+            models = self.client.tags(timeout=5)
+            return {"models": models, "current_model": self.default_model, "source": "ollama"}
+        except OllamaError:
+            return {"models": [{"name": self.default_model}], "current_model": self.default_model,
+                    "source": "config"}
+
+    def ollama_check(self) -> tuple[bool, dict]:
+        started = time.perf_counter()
+        details = {"url": self.client.base_url, "model": self.default_model}
+        try:
+            names = {m.get("name") for m in self.client.tags(timeout=2)}
+        except OllamaError as error:
+            details.update(status="unreachable", error=str(error),
+                           latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                           model_available=False)
+            return False, details
+        present = self.default_model in names or f"{self.default_model}:latest" in names
+        details.update(status="ok", latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                       model_available=present)
+        return True, details
+
+
+def sse(payload: dict) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+__all__ = ["ChatRequest", "Gateway", "ModelNotFound", "parse_chat_request", "sse"]

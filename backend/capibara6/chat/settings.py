@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from capibara6.kit.settings import CommonSettings, Env
+
+DEFAULT_SYSTEM_PROMPT = (
+    "Eres Capibara6, un asistente de IA que responde en español de forma clara, "
+    "precisa y amable, salvo que te pidan otro idioma."
+)
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    common: CommonSettings
+    ollama_url: str
+    ollama_model: str
+    ollama_timeout: float
+    ollama_connect_timeout: float
+    system_prompt: str
+    max_message_chars: int
+    max_upload_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Env) -> "ChatSettings":
+        max_upload = env.int("CAPIBARA6_CHAT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024,
+                             minimum=1024, maximum=512 * 1024 * 1024)
+        return cls(
+            # The body limit covers the largest upload plus the form's other fields.
+            common=CommonSettings.from_env("chat", env, default_threads=64,
+                                           default_max_body_bytes=max_upload + 256 * 1024),
+            ollama_url=env.url("OLLAMA_URL", "http://127.0.0.1:11434"),
+            ollama_model=env.str("OLLAMA_MODEL", "llama3.2:latest"),
+            ollama_timeout=env.float("OLLAMA_TIMEOUT", 120.0, minimum=0.1, maximum=3600),
+            ollama_connect_timeout=env.float("CAPIBARA6_OLLAMA_CONNECT_TIMEOUT", 3.0,
+                                             minimum=0.1, maximum=60),
+            system_prompt=env.str("CAPIBARA6_CHAT_SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+            max_message_chars=env.int("CAPIBARA6_CHAT_MAX_MESSAGE_CHARS", 32000,
+                                      minimum=1, maximum=1_000_000),
+            max_upload_bytes=max_upload,
+        )

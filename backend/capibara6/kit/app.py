@@ -1,0 +1,189 @@
+"""The application factory every service is built with.
+
+create_app() returns a Flask app that already has: JSON errors with true
+HTTP statuses, the CORS allow-list, X-Request-ID, one log line per request,
+GET /health (and the service's legacy health paths) and GET /metrics. The
+service adds its blueprints and, through Runtime, what serving needs to know:
+how to warm up before READY=1, how to reload on SIGHUP, what to put in
+systemd's STATUS= line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from flask import Flask, Response, g, jsonify, request
+from flask_cors import CORS
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from werkzeug.exceptions import HTTPException
+
+import capibara6
+from capibara6.kit.errors import HTTP_CODES, ApiError
+from capibara6.kit.services import unit_name
+from capibara6.kit.settings import CommonSettings
+
+log = logging.getLogger("capibara6.request")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# A health check returns (ok, details); details go under "checks" in /health.
+HealthCheck = Callable[[], tuple[bool, dict]]
+
+
+@dataclass
+class Runtime:
+    """What the server loop needs from a service, beyond its WSGI app."""
+
+    service: str
+    warmup: Callable[[], None] | None = None
+    reload: Callable[[], None] | None = None
+    status: Callable[[], str] | None = None
+    checks: dict[str, HealthCheck] = field(default_factory=dict)
+    ready: threading.Event = field(default_factory=threading.Event)
+    not_ready_reason: str = "starting"
+
+    def run_warmup(self) -> None:
+        """Run the warm-up (model load...) once; /health is 503 until it ends."""
+        if self.warmup is not None:
+            self.not_ready_reason = "warming up"
+            self.warmup()
+        self.ready.set()
+
+    def status_line(self) -> str:
+        if self.status is not None:
+            return self.status()
+        return "serving" if self.ready.is_set() else self.not_ready_reason
+
+    def health(self) -> tuple[int, dict]:
+        results = {}
+        degraded = False
+        for name, check in self.checks.items():
+            try:
+                ok, details = check()
+            except Exception as exc:  # a broken check degrades health, never 500s it
+                logging.getLogger("capibara6.health").warning("check %s failed: %s", name, exc)
+                ok, details = False, {"status": "error", "error": str(exc)}
+            degraded = degraded or not ok
+            results[name] = details
+        body = {
+            "status": "degraded" if degraded else "ok",
+            "service": unit_name(self.service),
+            "version": capibara6.__version__,
+            "checks": results,
+        }
+        if not self.ready.is_set():
+            body["status"] = "starting"
+            body["error"] = f"not ready: {self.not_ready_reason}"
+            body["code"] = "not_ready"
+            return 503, body
+        return 200, body
+
+
+def create_app(settings: CommonSettings, *, blueprints: Iterable = (),
+               runtime: Runtime | None = None, health_paths: Iterable[str] = ()) -> Flask:
+    app = Flask(f"capibara6.{settings.service}")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.ensure_ascii = False  # Spanish text stays readable in responses
+    app.json.sort_keys = False
+    runtime = runtime or Runtime(settings.service)
+    app.extensions["capibara6"] = runtime
+    app.extensions["capibara6.settings"] = settings
+
+    CORS(app, origins=list(settings.cors_origins), expose_headers=["X-Request-ID"],
+         supports_credentials=False)
+    _install_request_ids_and_logs(app, settings.service)
+    _install_error_handlers(app)
+    registry = _install_metrics(app, settings.service)
+    app.extensions["capibara6.metrics"] = registry
+
+    def health():
+        status, body = runtime.health()
+        return jsonify(body), status
+
+    for path in ("/health", *health_paths):
+        app.add_url_rule(path, endpoint=f"health:{path}", view_func=health, methods=["GET"])
+
+    if settings.require_auth:
+        from capibara6.kit import auth
+        auth.require_token_for(app, settings)
+
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions["capibara6"]
+
+
+def _install_request_ids_and_logs(app: Flask, service: str) -> None:
+    @app.before_request
+    def start_timer():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response: Response):
+        request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
+        response.headers["X-Request-ID"] = request_id
+        elapsed_ms = (time.perf_counter() - getattr(g, "started", time.perf_counter())) * 1000
+        level = logging.WARNING if response.status_code >= 500 else logging.INFO
+        # A stream's line is written when its headers go out; its length is the stream's.
+        log.log(level, "%s %s %d %.1fms id=%s", request.method, request.path,
+                response.status_code, elapsed_ms, request_id)
+        return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return jsonify(error.to_dict()), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        message = error.description or error.name
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            message = f"the request body is larger than the limit of {limit} bytes"
+        body = {"error": message, "code": HTTP_CODES.get(status, "http_error")}
+        response = jsonify(body)
+        if status == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response, status
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        logging.getLogger("capibara6.error").exception("unhandled error on %s %s",
+                                                        request.method, request.path)
+        return jsonify({"error": "internal error; see the service log", "code": "internal_error"}), 500
+
+
+def _install_metrics(app: Flask, service: str) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    requests_total = Counter("capibara6_http_requests_total", "HTTP requests served",
+                             ["service", "method", "endpoint", "status"], registry=registry)
+    latency = Histogram("capibara6_http_request_seconds", "Time to the response headers",
+                        ["service", "endpoint"], registry=registry)
+
+    @app.after_request
+    def count(response: Response):
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        requests_total.labels(service, request.method, endpoint, str(response.status_code)).inc()
+        started = getattr(g, "started", None)
+        if started is not None:
+            latency.labels(service, endpoint).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    return registry

@@ -1,0 +1,175 @@
+"""Serving with waitress, the way systemd expects a service to behave.
+
+- Socket activation: when systemd passes listening sockets (LISTEN_FDS and
+  LISTEN_PID naming this process), serve on them; otherwise bind host:port.
+- Readiness: READY=1 goes to NOTIFY_SOCKET once the service can serve, that
+  is after its warm-up (a model load) ends; STATUS= lines say what it is doing.
+- Watchdog: with WATCHDOG_USEC set, WATCHDOG=1 is sent every half period
+  while a real request to our own /health gets an answer, so a wedged server
+  loop is restarted by systemd.
+- SIGTERM stops cleanly (STOPPING=1, in-flight requests get a few seconds);
+  SIGHUP calls the service's reload hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import sdnotify
+import waitress
+
+from capibara6.kit.app import Runtime
+
+log = logging.getLogger("capibara6.serve")
+SD_LISTEN_FDS_START = 3
+
+
+def systemd_sockets(environ=os.environ) -> list[socket.socket]:
+    """The listening sockets systemd passed to this process, if any."""
+    if environ.get("LISTEN_PID") != str(os.getpid()):
+        return []
+    try:
+        count = int(environ.get("LISTEN_FDS", "0"))
+    except ValueError:
+        return []
+    sockets = []
+    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count):
+        os.set_inheritable(fd, False)
+        sockets.append(socket.socket(fileno=fd))
+    # Children must not think the sockets are theirs.
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    return sockets
+
+
+class Notifier:
+    """sd_notify messages; a no-op when systemd did not ask for them."""
+
+    def __init__(self):
+        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+        self._notifier = sdnotify.SystemdNotifier() if self.enabled else None
+
+    def send(self, *lines: str) -> None:
+        if self._notifier is not None:
+            self._notifier.notify("\n".join(lines))
+
+
+def watchdog_interval(environ=os.environ) -> float | None:
+    usec = environ.get("WATCHDOG_USEC")
+    pid = environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return int(usec) / 1_000_000 / 2
+    except ValueError:
+        return None
+
+
+def _self_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1" if sock.family == socket.AF_INET else "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/health"
+
+
+def answers(url: str, timeout: float) -> bool:
+    """True when our own server answers /health at all (503 while warming counts)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
+          connection_limit: int = 1000, max_body_bytes: int = 1024 * 1024) -> int:
+    notifier = Notifier()
+    passed = systemd_sockets()
+    options = dict(
+        threads=threads,
+        connection_limit=connection_limit,
+        # Flask answers oversized bodies with a JSON 413 (MAX_CONTENT_LENGTH);
+        # waitress buffers a whole body before the app sees it, so it keeps a
+        # looser outer bound of its own against abuse (its 413 is plain text).
+        max_request_body_size=max_body_bytes * 4 + 1024 * 1024,
+        ident="capibara6",
+        # Streams (SSE) must leave as each token is written, not in 18 KB lumps.
+        send_bytes=1,
+        clear_untrusted_proxy_headers=True,
+        channel_timeout=300,
+    )
+    if passed:
+        server = waitress.create_server(app, sockets=passed, **options)
+        where = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in passed
+                          if s.family in (socket.AF_INET, socket.AF_INET6))
+        log.info("serving %s on sockets passed by systemd (%s)", runtime.service, where)
+        listen_socket = passed[0]
+    else:
+        server = waitress.create_server(app, host=host, port=port, **options)
+        listen_socket = server.socket if hasattr(server, "socket") else server.effective_listen[0]
+        log.info("serving %s on http://%s:%s", runtime.service, host, server.effective_port)
+
+    def warm_up_then_ready():
+        notifier.send(f"STATUS={runtime.service}: {runtime.not_ready_reason}")
+        started = time.monotonic()
+        try:
+            runtime.run_warmup()
+        except Exception as exc:
+            log.error("warm-up failed: %s", exc)
+            notifier.send(f"STATUS=warm-up failed: {exc}")
+            # Stop the whole process: systemd's Restart= takes it from here.
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        log.info("ready after %.1fs: %s", time.monotonic() - started, runtime.status_line())
+        notifier.send("READY=1", f"STATUS={runtime.status_line()}")
+
+    def watchdog(interval: float, url: str):
+        while True:
+            time.sleep(interval)
+            if answers(url, timeout=max(interval, 1.0)):
+                notifier.send("WATCHDOG=1", f"STATUS={runtime.status_line()}")
+            else:
+                log.warning("watchdog: /health did not answer; not pinging systemd")
+
+    def on_term(signum, frame):
+        notifier.send("STOPPING=1", "STATUS=stopping")
+        log.info("stopping on signal %d", signum)
+        raise SystemExit(0)
+
+    def on_hup(signum, frame):
+        if runtime.reload is None:
+            log.info("SIGHUP: nothing to reload for %s", runtime.service)
+            return
+        def reload():
+            notifier.send("RELOADING=1", "STATUS=reloading")
+            try:
+                runtime.reload()
+                log.info("reloaded")
+            except Exception as exc:
+                log.error("reload failed: %s", exc)
+            notifier.send("READY=1", f"STATUS={runtime.status_line()}")
+        threading.Thread(target=reload, name="reload", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
+
+    threading.Thread(target=warm_up_then_ready, name="warm-up", daemon=True).start()
+    interval = watchdog_interval()
+    if interval:
+        threading.Thread(target=watchdog, args=(interval, _self_url(listen_socket)),
+                         name="watchdog", daemon=True).start()
+    server.run()  # returns on SystemExit/KeyboardInterrupt after closing the workers
+    log.info("stopped")
+    return 0

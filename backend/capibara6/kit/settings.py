@@ -1,0 +1,182 @@
+"""Settings from the environment, with an optional .env file.
+
+Every value is read and checked once, at start. A bad or missing value raises
+ConfigError with one line naming the variable; the CLI prints it and exits
+with status 2 (never a traceback). Secrets are never echoed back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DEFAULT_CORS_ORIGINS = ("http://localhost:8000", "http://127.0.0.1:8000")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line for a person."""
+
+
+def load_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment over the .env file (real environment wins).
+
+    The file is CAPIBARA6_ENV_FILE when set (it must exist), else ./.env if present.
+    """
+    base = dict(os.environ if environ is None else environ)
+    env_file = base.get("CAPIBARA6_ENV_FILE")
+    if env_file:
+        if not Path(env_file).is_file():
+            raise ConfigError(f"CAPIBARA6_ENV_FILE: no such file: {env_file}")
+        path = Path(env_file)
+    else:
+        path = Path(".env")
+        if not path.is_file():
+            return base
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    values.update(base)
+    return values
+
+
+class Env:
+    """Typed, validated access to one environment mapping."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        self.environ = load_environ(environ)
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value if value != "" else None
+
+    def str(self, name: str, default: str | None = None, *, required: bool = False,
+            secret: bool = False, min_length: int = 0) -> str | None:
+        value = self._raw(name)
+        if value is None:
+            if required:
+                raise ConfigError(f"{name} is required but not set")
+            return default
+        if len(value.encode()) < min_length:
+            what = "secret" if secret else "value"
+            raise ConfigError(f"{name}: the {what} must be at least {min_length} bytes long")
+        return value
+
+    def int(self, name: str, default: int, *, minimum: int | None = None,
+            maximum: int | None = None) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
+        return _bounded(name, number, minimum, maximum)
+
+    def float(self, name: str, default: float, *, minimum: float | None = None,
+              maximum: float | None = None) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+        return _bounded(name, number, minimum, maximum)
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+    def list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self._raw(name)
+        if value is None:
+            return tuple(default)
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+
+    def url(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.str(name, default, required=required)
+        if value is None:
+            return None
+        check_http_url(name, value)
+        return value.rstrip("/")
+
+    def path(self, name: str, default: str | Path | None = None) -> Path | None:
+        value = self._raw(name)
+        if value is None:
+            return Path(default) if default is not None else None
+        return Path(value)
+
+
+def check_http_url(name: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}: expected an http(s) URL such as http://127.0.0.1:11434, got {value!r}")
+
+
+def _bounded(name, number, minimum, maximum):
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{name}: must be at most {maximum}, got {number}")
+    return number
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """What every service reads, whatever it does."""
+
+    service: str
+    cors_origins: tuple[str, ...]
+    max_body_bytes: int
+    threads: int
+    connection_limit: int
+    state_dir: Path
+    cache_dir: Path
+    require_auth: bool
+    jwt_secret: str | None
+
+    @classmethod
+    def from_env(cls, service: str, env: Env, *, default_threads: int = 16,
+                 default_max_body_bytes: int = 1024 * 1024) -> "CommonSettings":
+        origins = env.list("CAPIBARA6_CORS_ORIGINS", DEFAULT_CORS_ORIGINS)
+        if "*" in origins:
+            raise ConfigError("CAPIBARA6_CORS_ORIGINS: '*' is not allowed; list the page's origins")
+        for origin in origins:
+            check_http_url("CAPIBARA6_CORS_ORIGINS", origin)
+        require_auth = env.bool("CAPIBARA6_REQUIRE_AUTH", False)
+        jwt_secret = env.str("JWT_SECRET", secret=True, required=require_auth, min_length=32)
+        return cls(
+            service=service,
+            cors_origins=origins,
+            max_body_bytes=env.int("CAPIBARA6_MAX_BODY_BYTES", default_max_body_bytes,
+                                   minimum=1024, maximum=1024 ** 3),
+            threads=env.int("CAPIBARA6_THREADS", default_threads, minimum=1, maximum=1024),
+            connection_limit=env.int("CAPIBARA6_CONNECTION_LIMIT", 1000, minimum=1, maximum=100000),
+            state_dir=_directory(env, "STATE_DIRECTORY", "CAPIBARA6_STATE_DIR", Path("var") / service),
+            cache_dir=_directory(env, "CACHE_DIRECTORY", "CAPIBARA6_CACHE_DIR", Path("var") / service / "cache"),
+            require_auth=require_auth,
+            jwt_secret=jwt_secret,
+        )
+
+
+def _directory(env: Env, systemd_name: str, our_name: str, local_default: Path) -> Path:
+    # systemd may pass several colon-separated directories; ours is the first.
+    systemd_value = env.str(systemd_name)
+    if systemd_value:
+        return Path(systemd_value.split(":")[0])
+    return env.path(our_name, local_default)

@@ -1,0 +1,77 @@
+"""Readers for JSON request fields. Each raises BadRequest naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from capibara6.kit.errors import BadRequest
+
+_MISSING = object()
+
+
+def json_object(request) -> dict:
+    """The request body as a JSON object, or a 400 that says what is wrong."""
+    if not request.get_data(cache=True):
+        raise BadRequest("the request body is empty; send a JSON object", code="invalid_json")
+    data = request.get_json(silent=True, force=True)
+    if data is None:
+        raise BadRequest("the request body is not valid JSON", code="invalid_json")
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object", code="invalid_json")
+    return data
+
+
+def text(body: dict, name: str, *, default: Any = _MISSING, max_length: int | None = None,
+         allow_empty: bool = False) -> Any:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if default is _MISSING:
+            raise BadRequest(f"'{name}' is required", code="missing_field", field=name)
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string", code="invalid_field", field=name)
+    if not allow_empty and not value.strip():
+        raise BadRequest(f"'{name}' must not be empty", code="missing_field", field=name)
+    if max_length is not None and len(value) > max_length:
+        raise BadRequest(f"'{name}' is longer than {max_length} characters",
+                         code="invalid_field", field=name)
+    return value
+
+
+def number(body: dict, name: str, *, default: Any, minimum: float | None = None,
+           maximum: float | None = None, integer: bool = False) -> Any:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        return default
+    # bool is an int in Python; a JSON true is not a number here.
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "a whole number" if integer else "a number"
+        raise BadRequest(f"'{name}' must be {kind}", code="invalid_field", field=name)
+    if minimum is not None and value < minimum:
+        raise BadRequest(f"'{name}' must be at least {minimum}", code="invalid_field", field=name)
+    if maximum is not None and value > maximum:
+        raise BadRequest(f"'{name}' must be at most {maximum}", code="invalid_field", field=name)
+    return value
+
+
+def boolean(body: dict, name: str, *, default: bool) -> bool:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BadRequest(f"'{name}' must be true or false", code="invalid_field", field=name)
+    return value
+
+
+def list_of(body: dict, name: str, *, default: Any = _MISSING, max_items: int = 1000) -> Any:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if default is _MISSING:
+            raise BadRequest(f"'{name}' is required", code="missing_field", field=name)
+        return default
+    if not isinstance(value, list):
+        raise BadRequest(f"'{name}' must be a list", code="invalid_field", field=name)
+    if len(value) > max_items:
+        raise BadRequest(f"'{name}' has more than {max_items} items", code="invalid_field", field=name)
+    return value

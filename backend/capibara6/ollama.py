@@ -1,0 +1,186 @@
+"""The one Ollama HTTP client; chat and consensus both use it.
+
+Every call has a connect timeout and a read timeout. Failures become one of
+a few exceptions that say what happened, which the services map to HTTP
+statuses (unreachable 502, timeout 504, unknown model 404).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Iterator
+
+import requests
+
+
+class OllamaError(Exception):
+    """Ollama answered, but with an error."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class OllamaUnavailable(OllamaError):
+    """Ollama could not be reached (refused, DNS, reset before an answer)."""
+
+
+class OllamaTimeout(OllamaError):
+    """Ollama did not answer within the timeout."""
+
+
+class ModelNotFound(OllamaError):
+    """Ollama does not have the model that was asked for."""
+
+    def __init__(self, model: str):
+        super().__init__(f"model '{model}' is not available on the Ollama host", 404)
+        self.model = model
+
+
+class StreamBroken(OllamaError):
+    """A stream stopped before Ollama said it was done."""
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    content: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    done_reason: str | None
+    raw: dict
+
+
+class OllamaClient:
+    def __init__(self, base_url: str, *, connect_timeout: float = 3.0, read_timeout: float = 120.0):
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        # One pooled session per thread: requests.Session is not documented thread-safe.
+        self._local = threading.local()
+
+    @property
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _request(self, method: str, path: str, *, json_body=None, stream=False,
+                 read_timeout: float | None = None) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+        try:
+            response = self._session.request(method, url, json=json_body, stream=stream, timeout=timeout)
+        except requests.exceptions.ConnectTimeout as exc:
+            raise OllamaUnavailable(f"Ollama at {self.base_url} did not accept a connection "
+                                    f"within {self.connect_timeout:g}s") from exc
+        except requests.exceptions.ReadTimeout as exc:
+            raise OllamaTimeout(f"Ollama at {self.base_url} did not answer "
+                                f"within {timeout[1]:g}s") from exc
+        except requests.exceptions.RequestException as exc:
+            raise OllamaUnavailable(f"Ollama at {self.base_url} is unreachable: "
+                                    f"{_reason(exc)}") from exc
+        if response.status_code >= 400:
+            self._raise_for(response, json_body)
+        return response
+
+    @staticmethod
+    def _raise_for(response: requests.Response, body) -> None:
+        try:
+            message = response.json().get("error") or response.text
+        except ValueError:
+            message = response.text
+        response.close()
+        model = (body or {}).get("model")
+        if response.status_code == 404 and model:
+            raise ModelNotFound(model)
+        raise OllamaError(f"Ollama answered {response.status_code}: {message.strip()[:300]}",
+                          response.status_code)
+
+    # --- what we use of the API -------------------------------------------------
+
+    def version(self, timeout: float | None = None) -> str:
+        return self._request("GET", "/api/version", read_timeout=timeout).json().get("version", "")
+
+    def tags(self, timeout: float | None = None) -> list[dict]:
+        return self._request("GET", "/api/tags", read_timeout=timeout).json().get("models", [])
+
+    def chat(self, model: str, messages: list[dict], *, options: dict | None = None,
+             timeout: float | None = None) -> ChatResult:
+        body = {"model": model, "messages": messages, "stream": False, "options": options or {}}
+        data = self._request("POST", "/api/chat", json_body=body, read_timeout=timeout).json()
+        return _result(data, data.get("message", {}).get("content", ""))
+
+    def chat_stream(self, model: str, messages: list[dict], *,
+                    options: dict | None = None) -> Iterator[dict]:
+        """Ollama's NDJSON chunks as they arrive; the last has done=true.
+
+        Raises StreamBroken when the connection ends before the done chunk,
+        and OllamaTimeout when no chunk comes within the read timeout.
+        """
+        body = {"model": model, "messages": messages, "stream": True, "options": options or {}}
+        response = self._request("POST", "/api/chat", json_body=body, stream=True)
+        try:
+            for line in response.iter_lines(chunk_size=None):
+                if not line:
+                    continue
+                try:
+                    chunk = json.loads(line)
+                except ValueError as exc:
+                    raise StreamBroken(f"Ollama sent a line that is not JSON: {line[:80]!r}") from exc
+                if "error" in chunk:
+                    raise OllamaError(f"Ollama stopped the stream: {chunk['error']}")
+                yield chunk
+                if chunk.get("done"):
+                    return
+        except requests.exceptions.ConnectionError as exc:
+            # urllib3 reports a read timeout mid-stream as a ConnectionError.
+            if "timed out" in str(exc).lower():
+                raise OllamaTimeout(f"Ollama sent nothing for {self.read_timeout:g}s mid-stream") from exc
+            raise StreamBroken(f"the stream from Ollama broke: {_reason(exc)}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise StreamBroken(f"the stream from Ollama broke: {_reason(exc)}") from exc
+        finally:
+            response.close()
+        raise StreamBroken("Ollama closed the stream before it was done")
+
+
+def stream_result(final_chunk: dict, content: str) -> ChatResult:
+    """A ChatResult from the stream's last (done) chunk and the text gathered."""
+    return _result(final_chunk, content)
+
+
+def _result(data: dict, content: str) -> ChatResult:
+    return ChatResult(
+        content=content,
+        model=data.get("model", ""),
+        prompt_tokens=int(data.get("prompt_eval_count") or 0),
+        completion_tokens=int(data.get("eval_count") or 0),
+        done_reason=data.get("done_reason"),
+        raw=data,
+    )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "Connection reset",
+                   "Read timed out", "Remote end closed connection", "No route to host"):
+        if marker in text:
+            return marker.lower()
+    return text[:200]
+
+
+def as_api_error(error: OllamaError):
+    """The HTTP error a service answers with when Ollama fails."""
+    from capibara6.kit import errors
+
+    if isinstance(error, ModelNotFound):
+        return errors.NotFound(str(error), code="model_not_found", model=error.model)
+    if isinstance(error, OllamaTimeout):
+        return errors.UpstreamTimeout(str(error))
+    if isinstance(error, OllamaUnavailable):
+        return errors.UpstreamUnavailable(str(error))
+    return errors.UpstreamError(str(error))
