@@ -8,7 +8,7 @@ with status 2 (never a traceback). Secrets are never echoed back.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -148,7 +148,7 @@ class CommonSettings:
     state_dir: Path
     cache_dir: Path
     require_auth: bool
-    jwt_secret: str | None
+    jwt_secret: str | None = field(repr=False)  # a secret never shows in a repr or a log
 
     @classmethod
     def from_env(cls, service: str, env: Env, *, default_threads: int = 16,

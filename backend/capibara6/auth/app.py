@@ -1,0 +1,83 @@
+"""Routes of the login service (port 5004). The work is in logins.py and sessions.py."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, redirect, request, session
+
+from capibara6.auth.logins import Logins
+from capibara6.auth.sessions import Sessions, describe
+from capibara6.kit import validation
+from capibara6.kit.auth import bearer_token, www_authenticate
+from capibara6.kit.errors import Unauthorized
+
+bp = Blueprint("auth", __name__)
+PROVIDER = "<any(github, google, oidc):provider>"
+# The key in the signed login cookie that ties a login's state to this browser.
+STATE_KEY = "login_state"
+
+
+def _logins() -> Logins:
+    return current_app.extensions["capibara6.auth.logins"]
+
+
+def _sessions() -> Sessions:
+    return current_app.extensions["capibara6.auth.sessions"]
+
+
+def _token() -> str:
+    """The token from a JSON body {"token": ...}, else from 'Authorization: Bearer'."""
+    if request.get_data(cache=True):
+        body = validation.json_object(request)
+        if body.get("token") is not None:
+            return validation.text(body, "token")
+    return bearer_token(request.headers.get("Authorization"))
+
+
+@bp.after_request
+def protect(response):
+    # Tokens travel in these responses (a Location, a body): no cache may keep them, and
+    # the callback's code and state must not leak to the next page in a Referer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = www_authenticate(response.get_json(silent=True))
+    return response
+
+
+@bp.get(f"/auth/{PROVIDER}")
+def login(provider):
+    started = _logins().start(provider)
+    session.clear()
+    session.permanent = True  # the cookie lasts as long as a login may take
+    session[STATE_KEY] = started.state
+    return redirect(started.redirect_url, code=302)
+
+
+@bp.get(f"/auth/callback/{PROVIDER}")
+def callback(provider):
+    logins = _logins()
+    logins.provider(provider)  # a disabled provider is a 404 before the cookie is touched
+    browser_state = session.pop(STATE_KEY, None)
+    done = logins.finish(provider, request.args, browser_state)
+    return redirect(done.redirect_url, code=302)
+
+
+@bp.post("/auth/verify")
+def verify():
+    try:
+        claims = _sessions().check(_token())
+    except Unauthorized as error:
+        raise Unauthorized(error.message, code=error.code, valid=False) from None
+    return jsonify({"valid": True, **describe(claims)})
+
+
+@bp.get("/auth/me")
+def me():
+    claims = _sessions().check(bearer_token(request.headers.get("Authorization")))
+    return jsonify(describe(claims))
+
+
+@bp.post("/auth/logout")
+def logout():
+    claims = _sessions().revoke(_token())
+    return jsonify({"success": True, "revoked": True, "user": describe(claims)["user"]})
