@@ -4,6 +4,8 @@
   LISTEN_PID naming this process), serve on them; otherwise bind host:port.
 - Readiness: READY=1 goes to NOTIFY_SOCKET once the service can serve, that
   is after its warm-up (a model load) ends; STATUS= lines say what it is doing.
+  A failed warm-up stops the process: exit 2 when it raised ConfigError (a
+  broken model setting, as at start), else 1.
 - Watchdog: with WATCHDOG_USEC set, WATCHDOG=1 is sent every half period
   while a real request to our own /health gets an answer, so a wedged server
   loop is restarted by systemd.
@@ -26,6 +28,7 @@ import sdnotify
 import waitress
 
 from capibara6.kit.app import Runtime
+from capibara6.kit.settings import ConfigError
 
 log = logging.getLogger("capibara6.serve")
 SD_LISTEN_FDS_START = 3
@@ -120,15 +123,21 @@ def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
         listen_socket = server.socket if hasattr(server, "socket") else server.effective_listen[0]
         log.info("serving %s on http://%s:%s", runtime.service, host, server.effective_port)
 
+    warmup_failures: list[Exception] = []
+
     def warm_up_then_ready():
         notifier.send(f"STATUS={runtime.service}: {runtime.not_ready_reason}")
         started = time.monotonic()
         try:
             runtime.run_warmup()
         except Exception as exc:
-            log.error("warm-up failed: %s", exc)
+            warmup_failures.append(exc)
+            if isinstance(exc, ConfigError):  # e.g. a broken model: the same line and status as at start
+                log.error("capibara6 %s: configuration error: %s", runtime.service, exc)
+            else:
+                log.error("warm-up failed: %s", exc)
             notifier.send(f"STATUS=warm-up failed: {exc}")
-            # Stop the whole process: systemd's Restart= takes it from here.
+            # Stop the whole process with a failure status: systemd's Restart= takes it from here.
             os.kill(os.getpid(), signal.SIGTERM)
             return
         log.info("ready after %.1fs: %s", time.monotonic() - started, runtime.status_line())
@@ -172,4 +181,6 @@ def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
                          name="watchdog", daemon=True).start()
     server.run()  # returns on SystemExit/KeyboardInterrupt after closing the workers
     log.info("stopped")
+    if warmup_failures:
+        return 2 if isinstance(warmup_failures[0], ConfigError) else 1
     return 0

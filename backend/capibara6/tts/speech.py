@@ -1,0 +1,217 @@
+"""The speaker: owns the engine, loads it once, picks voices, speaks text.
+
+Concurrency: engines are not assumed thread-safe (a torch or ONNX model
+also uses every core by itself), so one lock lets a single piece of text be
+synthesized at a time. Requests take the lock piece by piece (a sentence
+or so), so a long text does not hold back a short one until it ends (the
+lock is not first-come first-served: turns are fair only roughly). In front of the lock is
+a bounded queue: at most max_queue requests are admitted at once, and one
+that waits longer than queue_timeout for its turn gets a 503 "busy" instead
+of hanging.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from capibara6.kit.errors import ApiError, BadRequest, NotReady, PayloadTooLarge
+from capibara6.kit.settings import ConfigError
+from capibara6.tts.engines import Engine, Voice
+from capibara6.tts.engines.base import first_line, normalize_language
+from capibara6.tts.text import split_for_speech
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+WARMUP_TEXT = "Hola."
+
+
+class Busy(ApiError):
+    status = 503
+    code = "busy"
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    text: str
+    voice: Voice
+    language: str
+    speed: float
+
+
+class Speaker:
+    def __init__(self, engine: Engine, *, default_language: str, max_chars: int, chunk_chars: int,
+                 max_queue: int, queue_timeout: float):
+        self.engine = engine
+        self.default_language = normalize_language(default_language)
+        self.max_chars = max_chars
+        self.chunk_chars = chunk_chars
+        self.queue_timeout = queue_timeout
+        self.load_s: float | None = None
+        self._loaded = threading.Event()
+        self._load_lock = threading.Lock()
+        self._synthesis_lock = threading.Lock()
+        self._admission = threading.BoundedSemaphore(max_queue)
+
+    # -- loading -------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded.is_set()
+
+    def load(self) -> float:
+        """Load the engine once (later calls wait for it and return at once); seconds it took.
+
+        Raises ConfigError when the model cannot be loaded or cannot speak.
+        """
+        with self._load_lock:
+            if self._loaded.is_set():
+                return self.load_s
+            started = time.perf_counter()
+            self.engine.load()
+            if self.default_voice() is None:
+                raise ConfigError(f"CAPIBARA6_TTS_LANGUAGE: no {self.engine.name} voice speaks "
+                                  f"{self.default_language!r}; they speak {', '.join(self.languages())}")
+            voice, language = self._choose_voice(None, self.default_language)
+            try:  # one short sentence: the model really speaks, and the first request is not slow
+                self.engine.synthesize(WARMUP_TEXT, voice, language, 1.0)
+            except Exception as exc:
+                raise ConfigError(f"CAPIBARA6_TTS_MODEL: {self.engine.model} loaded but cannot speak: "
+                                  f"{first_line(exc)}") from None
+            self.load_s = round(time.perf_counter() - started, 3)
+            self._loaded.set()
+            return self.load_s
+
+    def status_line(self) -> str:
+        engine = self.engine
+        if not self.loaded:
+            return f"loading {engine.name} model {engine.model} (device {engine.device})"
+        return f"serving; engine {engine.name}, model {engine.model}, device {engine.device}"
+
+    def describe(self) -> dict:
+        """What /health and /preload say about the engine."""
+        engine = self.engine
+        voice = self.default_voice() if self.loaded else None
+        return {"engine": engine.name, "model": engine.model, "device": engine.device,
+                "gpu": engine.gpu, "model_loaded": self.loaded,
+                "sample_rate": engine.sample_rate or None, "load_s": self.load_s,
+                "language": self.default_language, "default_voice": voice.id if voice else None}
+
+    # -- voices --------------------------------------------------------------
+
+    def languages(self) -> list[str]:
+        return sorted({tag for voice in self.engine.voices for tag in voice.languages})
+
+    def default_voice(self) -> Voice | None:
+        return next((voice for voice in self.engine.voices if voice.speaks(self.default_language)), None)
+
+    def voices(self) -> dict:
+        default = self.default_voice() if self.loaded else None
+        return {"voices": [voice.describe(self.engine.name) for voice in self.engine.voices],
+                "default_voice": default.id if default else None,
+                "default_language": self.default_language,
+                "languages": self.languages(), "engine": self.engine.name, "model": self.engine.model}
+
+    def _choose_voice(self, voice_id: str | None, language: str | None) -> tuple[Voice, str]:
+        voices = self.engine.voices
+        if voice_id is not None:
+            voice = next((v for v in voices if v.id.lower() == voice_id.strip().lower()), None)
+            if voice is None:
+                raise BadRequest(f"unknown voice {voice_id!r}; known voices: "
+                                 f"{', '.join(v.id for v in voices)}",
+                                 code="unknown_voice", voices=[v.id for v in voices])
+            if language is None:
+                return voice, voice.speaks(self.default_language) or voice.languages[0]
+            tag = voice.speaks(language)
+            if tag is None:
+                raise BadRequest(f"the voice {voice.id!r} does not speak {language!r}; it speaks "
+                                 f"{', '.join(voice.languages)}", code="unknown_language",
+                                 languages=list(voice.languages))
+            return voice, tag
+        language = language or self.default_language
+        wanted = normalize_language(language)
+        # A voice whose own tag is exactly the one asked for wins over a regional cousin.
+        for voice in sorted(voices, key=lambda v: wanted not in v.languages):
+            tag = voice.speaks(wanted)
+            if tag is not None:
+                return voice, tag
+        raise BadRequest(f"unknown language {language!r}; known languages: {', '.join(self.languages())}",
+                         code="unknown_language", languages=self.languages())
+
+    # -- speaking ------------------------------------------------------------
+
+    def request(self, text: str, *, language: str | None = None, voice: str | None = None,
+                speed: float = 1.0) -> SpeechRequest:
+        """A checked request: 413 for text over the limit, 400 for the rest, 503 before load."""
+        if not self.loaded:
+            raise NotReady("the TTS model is still loading; try again shortly")
+        if len(text) > self.max_chars:
+            raise PayloadTooLarge(f"the text has {len(text)} characters; the limit is {self.max_chars} "
+                                  "(split it into several requests)", limit=self.max_chars,
+                                  characters=len(text))
+        if not MIN_SPEED <= speed <= MAX_SPEED:
+            raise BadRequest(f"'speed' must be between {MIN_SPEED} and {MAX_SPEED}",
+                             code="invalid_field", field="speed")
+        if speed != 1.0 and not self.engine.supports_speed:
+            raise BadRequest(f"the model {self.engine.model} has no speed control; send speed 1.0",
+                             code="invalid_field", field="speed")
+        chosen, tag = self._choose_voice(voice, language)
+        return SpeechRequest(text=text, voice=chosen, language=tag, speed=speed)
+
+    def speak(self, request: SpeechRequest) -> np.ndarray:
+        """All the audio of the request, as float32 samples at engine.sample_rate."""
+        stream = self.stream(request)
+        try:
+            pieces = list(stream)
+        finally:
+            stream.close()
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+    def stream(self, request: SpeechRequest, encode: Callable[[np.ndarray], object] | None = None
+               ) -> "SpeechStream":
+        """The audio piece by piece (each passed through encode); raises Busy when the queue is full."""
+        if not self._admission.acquire(blocking=False):
+            raise Busy("the speech synthesizer is busy; try again shortly")
+        return SpeechStream(self._pieces(request), encode or (lambda samples: samples),
+                            self._admission.release)
+
+    def _pieces(self, request: SpeechRequest) -> Iterator[np.ndarray]:
+        for piece in split_for_speech(request.text, self.chunk_chars):
+            if not self._synthesis_lock.acquire(timeout=self.queue_timeout):
+                raise Busy(f"waited {self.queue_timeout:g}s for the speech synthesizer; try again later")
+            try:
+                samples = self.engine.synthesize(piece, request.voice, request.language, request.speed)
+            finally:
+                self._synthesis_lock.release()
+            yield samples
+
+
+class SpeechStream:
+    """An iterable of encoded audio pieces that gives its queue place back when closed.
+
+    A class rather than a generator: the WSGI server calls close() even when
+    the client left before the first piece, and a generator never started
+    would not run its clean-up.
+    """
+
+    def __init__(self, pieces: Iterator[np.ndarray], encode: Callable[[np.ndarray], object],
+                 release: Callable[[], None]):
+        self._pieces = pieces
+        self._encode = encode
+        self._release = release
+        self._closed = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._encode(next(self._pieces))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pieces.close()
+            self._release()

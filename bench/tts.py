@@ -1,0 +1,168 @@
+"""Speech synthesis speed per engine on a fixed Spanish paragraph.
+
+Prints (and saves in bench/results/tts.json), for each engine:
+- real-time factor (RTF): synthesis time / audio duration, median of the runs;
+- time to first audio in process: until the first piece (sentence) is synthesized;
+- time to first audio over HTTP: until the first bytes of POST /v1/audio/speech
+  with response_format=pcm (the route that streams) arrive, service under waitress;
+- the model load time;
+- CPU-time RTF: CPU seconds (all threads, and espeak-ng's child processes) per
+  second of audio. On a shared, busy machine the wall-clock RTF mostly measures
+  the other tenants; the CPU-time RTF is what one free core would give.
+Targets on this 2-core CPU: Piper RTF < 0.15, espeak-ng RTF < 0.05.
+
+The transformers engine runs a tiny random VITS model unless --transformers-model
+names a real one (a directory or a cached hub id): the tiny model's figures
+measure the plumbing, not a real voice.
+
+    .venv/bin/python bench/tts.py [--runs 5] [--engines espeak,piper,transformers]
+                                  [--transformers-model DIR] [--cpu-threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from _common import PYTHON, ROOT, free_port, save, start
+
+sys.path.insert(0, str(ROOT))  # for tests.tts.tiny_vits
+
+from capibara6.tts.engines import build_engine  # noqa: E402
+from capibara6.tts.settings import TtsSettings  # noqa: E402
+from capibara6.tts.speech import Speaker  # noqa: E402
+from capibara6.kit.settings import Env  # noqa: E402
+
+PARAGRAPH = (
+    "Capibara6 es un asistente de inteligencia artificial que habla español. "
+    "Esta mañana, el cielo de Madrid amaneció despejado, aunque se esperan lluvias por la tarde. "
+    "Los capibaras son los roedores más grandes del mundo: viven en grupos cerca de ríos y lagunas, "
+    "nadan muy bien y pueden quedarse bajo el agua varios minutos. "
+    "¿Quieres que te lea las noticias o prefieres escuchar música?"
+)
+TARGET_RTF = {"piper": 0.15, "espeak": 0.05}
+
+
+def engine_env(engine: str, model: str | None, cpu_threads: int | None) -> dict:
+    env = {"CAPIBARA6_TTS_ENGINE": engine}
+    if cpu_threads is not None:
+        env["CAPIBARA6_TTS_CPU_THREADS"] = str(cpu_threads)
+    if model:
+        env["CAPIBARA6_TTS_MODEL"] = model
+    return env
+
+
+def in_process(env: dict, runs: int) -> dict:
+    speaker = Speaker(build_engine(TtsSettings.from_env(Env(env))), default_language="es",
+                      max_chars=10_000, chunk_chars=400, max_queue=4, queue_timeout=600)
+    load_s = speaker.load()
+    request = speaker.request(PARAGRAPH)
+    rtfs, cpu_rtfs, firsts, audio_s = [], [], [], 0.0
+    for _ in range(runs):
+        cpu_started = cpu_seconds()
+        started = time.perf_counter()
+        stream = speaker.stream(request)
+        samples = 0
+        first = None
+        for piece in stream:
+            if first is None:
+                first = time.perf_counter() - started
+            samples += len(piece)
+        stream.close()
+        elapsed = time.perf_counter() - started
+        audio_s = samples / speaker.engine.sample_rate
+        rtfs.append(elapsed / audio_s)
+        cpu_rtfs.append((cpu_seconds() - cpu_started) / audio_s)
+        firsts.append(first)
+    return {"model": speaker.engine.model, "device": speaker.engine.device, "load_s": load_s,
+            "audio_s": round(audio_s, 2), "rtf": round(statistics.median(rtfs), 4),
+            "rtf_best": round(min(rtfs), 4), "cpu_rtf": round(statistics.median(cpu_rtfs), 4),
+            "first_audio_ms": round(statistics.median(firsts) * 1000, 1)}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process's threads and of its finished children (espeak-ng)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def over_http(env: dict, runs: int) -> float:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start([PYTHON, "-m", "capibara6", "serve", "tts", "--port", str(port)], f"{url}/health",
+                 env={**env, "CAPIBARA6_STATE_DIR": "/tmp/capibara6-bench-tts"})
+    try:
+        deadline = time.monotonic() + 300
+        while requests.get(f"{url}/health", timeout=5).status_code != 200:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"tts with {env} never became ready")
+            time.sleep(0.2)
+        firsts = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            with requests.post(f"{url}/v1/audio/speech", json={"input": PARAGRAPH, "response_format": "pcm"},
+                               stream=True, timeout=300) as reply:
+                reply.raise_for_status()
+                chunks = reply.iter_content(4096)
+                next(chunks)
+                firsts.append(time.perf_counter() - started)
+                for _ in chunks:
+                    pass
+        return round(statistics.median(firsts) * 1000, 1)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--engines", default="espeak,piper,transformers")
+    parser.add_argument("--transformers-model", default=None)
+    parser.add_argument("--cpu-threads", type=int, default=None,
+                        help="CAPIBARA6_TTS_CPU_THREADS (default: the service's default, 1)")
+    args = parser.parse_args()
+
+    load = os.getloadavg()[0]
+    print(f"paragraph: {len(PARAGRAPH)} characters; load average {load:.2f} on {os.cpu_count()} cores",
+          flush=True)
+    figures = {"paragraph_chars": len(PARAGRAPH), "load_average_1min": round(load, 2),
+               "cpu_threads": args.cpu_threads if args.cpu_threads is not None else "default (1)",
+               "engines": {}}
+    with tempfile.TemporaryDirectory() as scratch:
+        for engine in args.engines.split(","):
+            model = None
+            label = engine
+            if engine == "transformers":
+                model = args.transformers_model
+                if model is None:
+                    from tests.tts.tiny_vits import make_tiny_vits
+                    model = str(make_tiny_vits(Path(scratch) / "tiny-vits"))
+                    label = "transformers (tiny random VITS: plumbing only)"
+            print(f"progress: {label}", flush=True)
+            env = engine_env(engine, model, args.cpu_threads)
+            result = in_process(env, args.runs)
+            result["first_audio_http_ms"] = over_http(env, args.runs)
+            if engine in TARGET_RTF:
+                result["target_rtf"] = TARGET_RTF[engine]
+                result["meets_target"] = result["rtf"] < TARGET_RTF[engine]
+            figures["engines"][label] = result
+            print(f"{label:<48} RTF {result['rtf']:.3f} (best {result['rtf_best']:.3f},"
+                  f" CPU-time {result['cpu_rtf']:.3f})"
+                  f"  first audio {result['first_audio_ms']:.0f} ms in process,"
+                  f" {result['first_audio_http_ms']:.0f} ms over HTTP"
+                  f"  audio {result['audio_s']:.1f} s  load {result['load_s']:.2f} s"
+                  + (f"  target < {TARGET_RTF[engine]}" if engine in TARGET_RTF else ""), flush=True)
+    save("tts", figures)
+
+
+if __name__ == "__main__":
+    main()
