@@ -1,0 +1,183 @@
+"""Static checks of deploy/systemd: systemd's own verifier, the exposure
+budget, and the conventions every unit shares. Fast; need systemd-analyze."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.systemd.conftest import EXPOSURE_BUDGET, ON_CI, PORTS, ROOT, UNIT_DIR
+
+EXEC = "/opt/capibara6/current/bin/capibara6"
+
+
+@pytest.fixture(scope="module")
+def analyze():
+    path = shutil.which("systemd-analyze")
+    if path is None:
+        if ON_CI:
+            pytest.fail("systemd-analyze is missing (apt-get install systemd)")
+        pytest.skip("systemd-analyze is not installed")
+    return path
+
+
+def parse(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A unit file as {section: {key: [values in order]}} (keys may repeat)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def one(unit: dict, section: str, key: str) -> str:
+    values = unit.get(section, {}).get(key, [])
+    assert len(values) == 1, f"[{section}] {key}= should be set once, found {values}"
+    return values[0]
+
+
+def test_the_unit_directory_holds_exactly_the_five_services_sockets_and_target():
+    expected = {f"capibara6-{n}.{k}" for n in PORTS for k in ("service", "socket")}
+    expected |= {"capibara6.target", "README.md"}
+    assert {p.name for p in UNIT_DIR.iterdir()} == expected
+
+
+def test_ports_agree_with_the_kit():
+    services = pytest.importorskip("capibara6.kit.services")
+    assert services.SERVICES == PORTS
+
+
+def test_units_pass_systemd_analyze_verify(analyze, tmp_path):
+    # verify insists that ExecStart= exists; point it at a stub outside the
+    # install path and keep every other line as it is (the container test
+    # verifies the real files against the real installation).
+    stub = tmp_path / "bin" / "capibara6"
+    stub.parent.mkdir()
+    stub.write_text("#!/bin/sh\n")
+    stub.chmod(0o755)
+    units = tmp_path / "units"
+    units.mkdir()
+    for path in UNIT_DIR.glob("capibara6*"):
+        (units / path.name).write_text(path.read_text().replace(EXEC, str(stub)))
+    names = sorted(str(p) for p in units.iterdir())
+    proc = subprocess.run([analyze, "verify", "--man=no", *names],
+                          capture_output=True, text=True, cwd=units)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 0 and not output, output
+
+
+@pytest.mark.parametrize("name", PORTS)
+def test_exposure_is_within_budget(analyze, name):
+    budget = EXPOSURE_BUDGET[name]
+    unit = UNIT_DIR / f"capibara6-{name}.service"
+    proc = subprocess.run([analyze, "security", "--offline=true", f"--threshold={round(budget * 10)}",  # in tenths
+                           "--no-pager", str(unit)], capture_output=True, text=True)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", proc.stdout)
+    assert match, proc.stdout + proc.stderr
+    score = float(match.group(1))
+    print(f"{unit.name}: exposure {score}")
+    assert proc.returncode == 0 and score <= budget, (
+        f"{unit.name}: exposure {score} over the budget {budget}:\n"
+        + "\n".join(line for line in proc.stdout.splitlines() if line.startswith("✗")))
+
+
+@pytest.mark.parametrize("name", PORTS)
+def test_service_unit_follows_the_house_contract(name):
+    unit = parse(UNIT_DIR / f"capibara6-{name}.service")
+    service = unit["Service"]
+    assert one(unit, "Service", "Type") == "notify"
+    assert one(unit, "Service", "NotifyAccess") == "main"
+    assert one(unit, "Service", "ExecStart") == f"{EXEC} serve {name}"
+    assert one(unit, "Service", "Restart") == "on-failure"
+    assert int(one(unit, "Unit", "StartLimitBurst")) >= 1
+    assert one(unit, "Unit", "StartLimitIntervalSec")
+    assert one(unit, "Service", "WatchdogSec")
+    assert one(unit, "Service", "TimeoutStartSec")
+    assert service["EnvironmentFile"] == ["-/etc/capibara6/common.env", f"-/etc/capibara6/{name}.env"]
+    assert one(unit, "Service", "StateDirectory") == f"capibara6/{name}"
+    assert one(unit, "Service", "CacheDirectory") == f"capibara6/{name}"
+    assert one(unit, "Service", "SyslogIdentifier") == f"capibara6-{name}"
+    assert one(unit, "Service", "User") == one(unit, "Service", "Group") == "capibara6"
+    assert f"capibara6-{name}.socket" in one(unit, "Unit", "Requires").split()
+    assert f"capibara6-{name}.socket" in one(unit, "Unit", "After").split()
+    assert one(unit, "Unit", "PartOf") == "capibara6.target"
+    assert one(unit, "Install", "WantedBy") == "capibara6.target"
+    # Socket activation: the service never binds, so it keeps no capability at all.
+    assert service["CapabilityBoundingSet"] == [""]
+    assert service["AmbientCapabilities"] == [""]
+    assert one(unit, "Service", "NoNewPrivileges") == "yes"
+    assert one(unit, "Service", "ProtectSystem") == "strict"
+    assert one(unit, "Service", "RestrictAddressFamilies") == "AF_INET AF_INET6 AF_UNIX"
+
+
+def test_only_mcp_reloads_and_with_sighup():
+    for name in PORTS:
+        reload = parse(UNIT_DIR / f"capibara6-{name}.service")["Service"].get("ExecReload")
+        assert reload == (["/bin/kill -HUP $MAINPID"] if name == "mcp" else None), name
+
+
+def test_tts_waits_for_a_model_load_and_may_use_only_nvidia_devices():
+    unit = parse(UNIT_DIR / "capibara6-tts.service")
+    timeout = one(unit, "Service", "TimeoutStartSec")
+    assert timeout.endswith("min") and int(timeout[:-3]) >= 10
+    assert one(unit, "Service", "DevicePolicy") == "closed"
+    allowed = unit["Service"]["DeviceAllow"]
+    assert allowed and all(re.fullmatch(r"(char-nvidia\S*|/dev/nvidia\S*) rw?m?", a) for a in allowed), allowed
+    for name in PORTS:
+        if name != "tts":
+            other = parse(UNIT_DIR / f"capibara6-{name}.service")
+            assert "DeviceAllow" not in other["Service"], name
+            assert one(other, "Service", "PrivateDevices") == "yes", name
+
+
+@pytest.mark.parametrize("name", PORTS)
+def test_socket_holds_the_fixed_port_for_its_service(name):
+    unit = parse(UNIT_DIR / f"capibara6-{name}.socket")
+    assert one(unit, "Socket", "ListenStream") == str(PORTS[name])
+    assert one(unit, "Socket", "Service") == f"capibara6-{name}.service"
+    assert one(unit, "Unit", "PartOf") == "capibara6.target"
+    assert one(unit, "Install", "WantedBy") == "capibara6.target"
+
+
+def test_target_is_wanted_by_multi_user():
+    unit = parse(UNIT_DIR / "capibara6.target")
+    assert one(unit, "Install", "WantedBy") == "multi-user.target"
+
+
+# Starting or stopping processes by name (the seed's `pkill -f`) is what the
+# units replace. A command is flagged where it is run: at the start of a shell
+# command, after a pipe, `$(`, `sudo` or `: ` (YAML), or as a quoted argv item;
+# prose that names it is not. Built from parts so this file does not match itself.
+_NAMES = "|".join(["p" + "kill", "kill" + "all", "p" + "grep", "pid" + "of", "fuser +-k"])
+BY_NAME = re.compile(r"(^|[;&|(`]|\$\(|\bsudo|\bexec|:|[\"'])\s*(" + _NAMES + r")\b")
+SOURCES = re.compile(r"(\.(sh|bash|py|ya?ml|j2|service|socket|target|cfg|ini|toml|conf)|Makefile|/run)$")
+
+
+def test_nothing_in_the_repository_manages_processes_by_name():
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()
+    offenders = []
+    for rel in listed:
+        path = ROOT / rel
+        if not path.is_file():
+            continue
+        head = path.read_bytes()[:64]
+        if not (SOURCES.search(rel) or head.startswith(b"#!")):
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if line.lstrip().startswith(("#", ";")):
+                continue
+            if BY_NAME.search(line.strip()):
+                offenders.append(f"{rel}:{number}: {line.strip()}")
+    assert not offenders, "processes managed by name:\n" + "\n".join(offenders)
