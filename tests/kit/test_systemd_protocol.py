@@ -67,3 +67,36 @@ def test_serves_on_a_passed_socket_and_notifies_systemd(tmp_path, fake_ollama):
             proc.kill()
         notify.close()
         listener.close()
+
+
+
+def test_sigterm_drains_accepted_connections_and_requests_in_flight(service):
+    """A restart must not cut off what the old process already accepted: a
+    request being answered, and a connection whose request is still on its way."""
+    import threading
+
+    from tests.fakes.ollama_server import FakeModel, FakeOllama
+
+    with FakeOllama([FakeModel("llama3.2:latest", reply="tarde pero llega", first_token_delay=1.0)]) as fake:
+        chat = service("chat", {"OLLAMA_URL": fake.url})
+        replies = []
+        worker = threading.Thread(target=lambda: replies.append(
+            requests.post(f"{chat.url}/api/chat", json={"message": "hola"}, timeout=20)))
+        worker.start()
+        while not fake.stats.chat_requests:  # that request has reached Ollama: it is in flight
+            time.sleep(0.02)
+        early = socket.create_connection(("127.0.0.1", chat.port), timeout=20)
+        time.sleep(0.1)  # accepted by the server, nothing sent yet
+        chat.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        early.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := early.recv(65536):
+            answer += chunk
+        early.close()
+        worker.join(20)
+        assert chat.proc.wait(20) == 0
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert replies and replies[0].status_code == 200
+    assert replies[0].json()["response"] == "tarde pero llega"
+    assert "draining" in chat.log()

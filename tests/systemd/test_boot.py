@@ -229,10 +229,6 @@ def test_restart_under_load_refuses_no_connection(restart_under_load):
     assert result["refused"] == 0, result
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "kit/serve.py closes connections it accepted but has not answered when SIGTERM "
-    "arrives (the client sees a reset); to drain, stop accepting first and let "
-    "in-flight requests finish. Remove this mark once fixed."))
 def test_restart_under_load_drops_no_request(restart_under_load):
     assert restart_under_load["failed"] == 0, restart_under_load
 

@@ -9,12 +9,16 @@
 - Watchdog: with WATCHDOG_USEC set, WATCHDOG=1 is sent every half period
   while a real request to our own /health gets an answer, so a wedged server
   loop is restarted by systemd.
-- SIGTERM stops cleanly (STOPPING=1, in-flight requests get a few seconds);
-  SIGHUP calls the service's reload hook.
+- SIGTERM drains: the server stops accepting (with socket activation,
+  systemd's copy of the socket keeps queueing new connections for the next
+  start), lets the requests it has accepted finish (up to DRAIN_SECONDS),
+  closes idle keep-alive connections, then exits. A second SIGTERM stops at
+  once. SIGHUP calls the service's reload hook.
 """
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import signal
@@ -26,12 +30,18 @@ import urllib.request
 
 import sdnotify
 import waitress
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
 
 from capibara6.kit.app import Runtime
 from capibara6.kit.settings import ConfigError
 
 log = logging.getLogger("capibara6.serve")
 SD_LISTEN_FDS_START = 3
+DRAIN_SECONDS = 10.0
+# A connection accepted this recently may have its request still in flight:
+# closing it as "idle" would reset the client, so it gets this long to speak.
+IDLE_GRACE_SECONDS = 0.5
 
 
 def systemd_sockets(environ=os.environ) -> list[socket.socket]:
@@ -95,6 +105,54 @@ def answers(url: str, timeout: float) -> bool:
         return False
 
 
+class Drain:
+    """Graceful stop of a waitress server: stop accepting, finish, then exit."""
+
+    def __init__(self, server):
+        self.server = server
+        self.map = server.map if hasattr(server, "map") else server._map
+        self.started = threading.Event()
+
+    def _listeners(self):
+        return [d for d in list(self.map.values()) if isinstance(d, BaseWSGIServer)]
+
+    def _channels(self):
+        return [d for d in list(self.map.values()) if isinstance(d, HTTPChannel)]
+
+    def begin(self) -> None:
+        """Called in the main thread (signal handler) between loop iterations."""
+        self.started.set()
+        for listener in self._listeners():
+            # readable() is False from now on: the loop accepts nothing more.
+            listener.accepting = False
+        threading.Thread(target=self._wait_then_exit, name="drain", daemon=True).start()
+
+    def _wait_then_exit(self) -> None:
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            busy = False
+            for channel in self._channels():
+                working = channel.requests or channel.request is not None or channel.total_outbufs_len
+                recent = time.time() - channel.last_activity < IDLE_GRACE_SECONDS
+                if working or recent:
+                    busy = True
+                elif not channel.will_close:
+                    channel.will_close = True  # the loop closes it on its next pass
+            self._wake()
+            if not busy:
+                break
+            time.sleep(0.05)
+        else:
+            log.warning("drain: requests still running after %.0fs; stopping anyway", DRAIN_SECONDS)
+        _thread.interrupt_main()  # run() ends on KeyboardInterrupt, closing the workers
+        self._wake()
+
+    def _wake(self) -> None:
+        for listener in self._listeners():
+            listener.pull_trigger()
+            return
+
+
 def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
           connection_limit: int = 1000, max_body_bytes: int = 1024 * 1024) -> int:
     notifier = Notifier()
@@ -151,10 +209,15 @@ def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
             else:
                 log.warning("watchdog: /health did not answer; not pinging systemd")
 
+    drain = Drain(server)
+
     def on_term(signum, frame):
-        notifier.send("STOPPING=1", "STATUS=stopping")
-        log.info("stopping on signal %d", signum)
-        raise SystemExit(0)
+        if drain.started.is_set():
+            log.info("second signal %d: stopping now", signum)
+            raise SystemExit(0)
+        notifier.send("STOPPING=1", "STATUS=stopping: finishing the requests in flight")
+        log.info("stopping on signal %d: draining", signum)
+        drain.begin()
 
     def on_hup(signum, frame):
         if runtime.reload is None:
