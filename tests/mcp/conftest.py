@@ -1,0 +1,103 @@
+"""A small corpus in a temporary folder, and the mcp service serving it under waitress.
+
+The service loads the real packaged MiniLM, which takes seconds: the tests of
+one module share one process (module scope), and say so in their names when
+they change its folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, ServiceProcess
+
+TEIDE = """# Teide
+
+The Teide volcano on Tenerife is the highest peak in Spain, rising 3,715 metres above sea level.
+
+## Eruptions
+
+Its last eruption happened in 1909 from the Chinyero vent on the north-west rift.
+Teide National Park was declared a UNESCO World Heritage Site in 2007.
+"""
+
+VACACIONES = """# Política de vacaciones
+
+Los empleados de Capibara6 tienen 23 días laborables de vacaciones al año.
+
+Las vacaciones se solicitan en el portal interno con dos semanas de antelación.
+"""
+
+TORTILLA = """How to make a Spanish omelette
+
+Slice potatoes and onions thinly and fry them slowly in olive oil.
+Then mix them with beaten eggs and cook the omelette on both sides until set.
+"""
+
+CAPIBARAS = """# Capibaras
+
+Los capibaras son los roedores más grandes del mundo y pueden pesar hasta 65 kilos.
+Viven en grupos cerca de ríos y lagos de Sudamérica y se alimentan de hierbas.
+"""
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+
+
+def write_corpus(folder: Path) -> Path:
+    """Four good documents and the files a real folder also has: binary, broken, empty, other kinds."""
+    (folder / "sub").mkdir(parents=True, exist_ok=True)
+    (folder / "teide.md").write_text(TEIDE, encoding="utf-8")
+    (folder / "vacaciones.md").write_text(VACACIONES, encoding="utf-8")
+    (folder / "tortilla.txt").write_text(TORTILLA, encoding="utf-8")
+    (folder / "sub" / "capibaras.md").write_text(CAPIBARAS, encoding="utf-8")
+    (folder / "captura.md").write_bytes(PNG_BYTES)            # binary under a text name
+    os.symlink(folder / "no-such-file.md", folder / "roto.md")  # unreadable: a broken link
+    (folder / "vacio.txt").write_text("  \n\n", encoding="utf-8")
+    (folder / "informe.pdf").write_bytes(b"%PDF-1.4 not indexed")
+    (folder / ".borrador.md").write_text("# Hidden draft\n\nIgnored.", encoding="utf-8")
+    return folder
+
+
+def start_mcp(tmp: Path, env: dict, port: int | None = None) -> ServiceProcess:
+    """ServiceProcess.start, but patient: while torch imports, holding the GIL on 2 busy
+    cores, even the 503 of /health can take over a second, and that is not a failure."""
+    proc = ServiceProcess("mcp", env, tmp, port=port)
+    proc._log = open(proc.log_path, "ab")
+    proc.proc = subprocess.Popen(proc.command(), env=proc.env, stdout=proc._log,
+                                 stderr=subprocess.STDOUT, cwd=ROOT)
+    wait_ready(proc)
+    return proc
+
+
+def wait_ready(proc: ServiceProcess, wait: float = 240) -> None:
+    """Until /health says 200: the model load and first index take seconds on 2 shared cores."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.proc.poll() is not None:
+            raise RuntimeError(f"mcp exited with {proc.proc.returncode}:\n{proc.log()}")
+        try:
+            if requests.get(proc.url + "/health", timeout=5).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"mcp was not ready within {wait}s:\n{proc.log()}")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("docs"))
+
+
+@pytest.fixture(scope="module")
+def mcp(tmp_path_factory, corpus):
+    tmp = tmp_path_factory.mktemp("mcp")
+    proc = start_mcp(tmp, {"CAPIBARA6_MCP_DOCS_DIR": str(corpus), "CAPIBARA6_MCP_TIMEZONE": "Europe/Madrid"})
+    yield proc
+    proc.stop()
