@@ -121,10 +121,16 @@ def test_service_unit_follows_the_house_contract(name):
     assert one(unit, "Service", "RestrictAddressFamilies") == "AF_INET AF_INET6 AF_UNIX"
 
 
-def test_only_mcp_reloads_and_with_sighup():
+# The services whose runtime has a reload hook (re-index, re-read the YAML).
+RELOADABLE = {"mcp", "consensus"}
+
+
+def test_reload_is_sighup_where_the_service_supports_it():
     for name in PORTS:
-        reload = parse(UNIT_DIR / f"capibara6-{name}.service")["Service"].get("ExecReload")
-        assert reload == (["/bin/kill -HUP $MAINPID"] if name == "mcp" else None), name
+        service = parse(UNIT_DIR / f"capibara6-{name}.service")["Service"]
+        reload = service.get("ExecReload")
+        assert reload == (["/bin/kill -HUP $MAINPID"] if name in RELOADABLE else None), name
+        assert service.get("RestartPreventExitStatus") == ["2"], name
 
 
 def test_tts_waits_for_a_model_load_and_may_use_only_nvidia_devices():
