@@ -1,10 +1,23 @@
 # Thin wrappers; the scripts hold the logic.
-.PHONY: demo test bench bench-mcp lint
+.PHONY: demo demo-down serve-chat test bench bench-mcp lint
 
-# Start the chat gateway locally on http://127.0.0.1:5001
+# The local deployment: two Debian 12 hosts with systemd (podman), site.yml
+# against them, then where each service's /health answers.
 demo:
+	scripts/demo
+
+demo-down:
+	scripts/demo-down
+
+# Just the chat gateway, as a plain process on http://127.0.0.1:5001
+serve-chat:
 	scripts/bootstrap
 	.venv/bin/capibara6 serve chat
+
+lint:
+	scripts/bootstrap
+	.venv/bin/yamllint -s .
+	.venv/bin/ansible-lint
 
 # The whole test suite; installs what it needs first.
 test:
