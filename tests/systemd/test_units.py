@@ -161,7 +161,7 @@ def test_target_is_wanted_by_multi_user():
     assert one(unit, "Install", "WantedBy") == "multi-user.target"
 
 
-# Starting or stopping processes by name (the seed's `pkill -f`) is what the
+# Starting or stopping processes by name (the seed's stop scripts) is what the
 # units replace. A command is flagged where it is run: at the start of a shell
 # command, after a pipe, `$(`, `sudo` or `: ` (YAML), or as a quoted argv item;
 # prose that names it is not. Built from parts so this file does not match itself.
