@@ -68,3 +68,16 @@ def test_typed_readers_reject_bad_values():
         env.float("F", 1.0)
     with pytest.raises(ConfigError, match="at most 2"):
         env.int("N", 1, maximum=2)
+
+
+def test_the_token_guard_takes_its_settings_from_the_environ_the_app_is_built_with(tmp_path):
+    from capibara6.chat import create_app
+
+    app = create_app({"CAPIBARA6_REQUIRE_AUTH": "1", "JWT_SECRET": "s" * 32,
+                      "CAPIBARA6_AUTH_URL": "http://auth.internal:5004",
+                      "CAPIBARA6_STATE_DIR": str(tmp_path)})
+    guard = app.extensions["capibara6.auth.guard"]
+    assert guard.verify_url == "http://auth.internal:5004/auth/verify"
+    with pytest.raises(ConfigError, match="CAPIBARA6_AUTH_URL"):
+        create_app({"CAPIBARA6_REQUIRE_AUTH": "1", "JWT_SECRET": "s" * 32,
+                    "CAPIBARA6_AUTH_URL": "auth", "CAPIBARA6_STATE_DIR": str(tmp_path)})

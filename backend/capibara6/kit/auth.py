@@ -37,7 +37,7 @@ from joserfc.errors import BadSignatureError, ExpiredTokenError, JoseError, Unsu
 from joserfc.jwk import OctKey
 
 from capibara6.kit.errors import ApiError, Unauthorized
-from capibara6.kit.settings import CommonSettings, Env
+from capibara6.kit.settings import CommonSettings
 
 ISSUER = "capibara6-auth"
 ALGORITHM = "HS256"
@@ -146,21 +146,6 @@ def www_authenticate(error_body: dict | None) -> str:
     return 'Bearer realm="capibara6"'
 
 
-@dataclass(frozen=True)
-class GuardSettings:
-    auth_url: str
-    timeout: float
-    cache_seconds: float
-
-    @classmethod
-    def from_env(cls, env: Env) -> "GuardSettings":
-        return cls(
-            auth_url=env.url("CAPIBARA6_AUTH_URL", "http://127.0.0.1:5004"),
-            timeout=env.float("CAPIBARA6_AUTH_TIMEOUT", 3.0, minimum=0.1, maximum=60),
-            cache_seconds=env.float("CAPIBARA6_AUTH_CACHE_SECONDS", 10.0, minimum=0, maximum=300),
-        )
-
-
 class AuthUnavailable(ApiError):
     status = 503
     code = "auth_unavailable"
@@ -229,21 +214,20 @@ def _is_open(endpoint: str | None) -> bool:
     return endpoint is not None and (endpoint.startswith("health:") or endpoint == "metrics")
 
 
-def require_token_for(app, settings: CommonSettings, environ=None) -> None:
+def require_token_for(app, settings: CommonSettings) -> None:
     """Make every route of app but health, metrics and preflight need a valid, unrevoked token.
 
     The identity goes on flask.g.user and the claims on flask.g.token_claims.
-    The guard's own settings (CAPIBARA6_AUTH_URL...) are read here, through Env;
-    a bad one raises ConfigError like any other setting.
+    The guard's own settings (CAPIBARA6_AUTH_URL...) are part of CommonSettings,
+    read and checked with every other setting at start.
     """
     # Imported here: the token half of this module is plain code that the auth service's
     # logic modules use without Flask.
     from flask import g, jsonify, request
 
-    guard = GuardSettings.from_env(Env(environ))
     codec = TokenCodec(settings.jwt_secret)
-    revocations = RevocationCheck(guard.auth_url, timeout=guard.timeout,
-                                  cache_seconds=guard.cache_seconds)
+    revocations = RevocationCheck(settings.auth_url, timeout=settings.auth_timeout,
+                                  cache_seconds=settings.auth_cache_seconds)
     app.extensions["capibara6.auth.guard"] = revocations
 
     @app.before_request

@@ -149,6 +149,10 @@ class CommonSettings:
     cache_dir: Path
     require_auth: bool
     jwt_secret: str | None = field(repr=False)  # a secret never shows in a repr or a log
+    # Where a service that requires tokens asks about revocation (kit/auth.py).
+    auth_url: str = "http://127.0.0.1:5004"
+    auth_timeout: float = 3.0
+    auth_cache_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, service: str, env: Env, *, default_threads: int = 16,
@@ -171,6 +175,9 @@ class CommonSettings:
             cache_dir=_directory(env, "CACHE_DIRECTORY", "CAPIBARA6_CACHE_DIR", Path("var") / service / "cache"),
             require_auth=require_auth,
             jwt_secret=jwt_secret,
+            auth_url=env.url("CAPIBARA6_AUTH_URL", "http://127.0.0.1:5004"),
+            auth_timeout=env.float("CAPIBARA6_AUTH_TIMEOUT", 3.0, minimum=0.1, maximum=60),
+            auth_cache_seconds=env.float("CAPIBARA6_AUTH_CACHE_SECONDS", 10.0, minimum=0, maximum=300),
         )
 
 
