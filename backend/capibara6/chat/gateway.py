@@ -11,7 +11,7 @@ from typing import Iterator
 
 from capibara6.kit import validation
 from capibara6.kit.errors import BadRequest
-from capibara6.ollama import ModelNotFound, OllamaClient, OllamaError, as_api_error, stream_result
+from capibara6.ollama import OllamaClient, OllamaError, as_api_error, stream_result
 
 ROLES = ("system", "user", "assistant")
 
@@ -174,5 +174,3 @@ def sse(payload: dict) -> str:
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
-
-__all__ = ["ChatRequest", "Gateway", "ModelNotFound", "parse_chat_request", "sse"]
