@@ -1,10 +1,19 @@
 """The fake Ollama checked with the official `ollama` client, so it stays honest."""
 
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+
 import ollama
 import pytest
 import requests
 
-from tests.fakes.ollama_server import FakeModel, FakeOllama
+from tests.fakes import ollama_server
+from tests.fakes.ollama_server import FakeModel, FakeOllama, parse_ollama_host
+
+FAKE = ollama_server.__file__
 
 
 @pytest.fixture
@@ -55,3 +64,104 @@ def test_num_predict_limits_tokens_and_reports_length(fake):
                         options={"num_predict": 2})
     assert reply.message.content == "Hola mundo"
     assert reply.done_reason == "length"
+
+
+# -- what the capibara6_ollama role uses: pull, blobs, create (and the stand-in's `serve`) --
+
+GGUF = b"GGUF" + bytes(20)   # a GGUF header: magic, version and counts (enough for the fake)
+
+
+def test_streamed_pull_shows_progress_then_lists_the_model(fake):
+    client = ollama.Client(host=fake.url)
+    lines = list(client.pull("qwen2.5:0.5b", stream=True))
+    assert lines[0].status == "pulling manifest" and lines[-1].status == "success"
+    progress = [line for line in lines if line.total]
+    assert progress[0].completed == 0 and progress[-1].completed == progress[-1].total
+    assert progress[-1].digest.startswith("sha256:")
+    assert "qwen2.5:0.5b" in [m.model for m in client.list().models]
+    assert client.pull("tinyllama").status == "success"     # not streamed: the last line only
+    assert fake.find("tinyllama:latest") is not None
+
+
+def test_pull_of_a_model_the_registry_lacks_is_an_error_the_client_raises(fake):
+    fake.unpullable.add("nope:1b")
+    with pytest.raises(ollama.ResponseError) as error:
+        ollama.Client(host=fake.url).pull("nope:1b")
+    assert "file does not exist" in error.value.error
+
+
+def test_a_gguf_becomes_a_model_through_blobs_and_create(fake, tmp_path):
+    client = ollama.Client(host=fake.url)
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(GGUF)
+    digest = client.create_blob(gguf)
+    assert requests.head(f"{fake.url}/api/blobs/{digest}", timeout=5).status_code == 200
+    assert requests.head(f"{fake.url}/api/blobs/sha256:{'0' * 64}", timeout=5).status_code == 404
+    lines = list(client.create("capibara-tiny", files={"tiny.gguf": digest}, template="{{ .Prompt }}",
+                               parameters={"num_ctx": 2048}, stream=True))
+    assert [line.status for line in lines][-2:] == ["writing manifest", "success"]
+    tags = {m.model: m for m in client.list().models}
+    assert tags["capibara-tiny:latest"].digest == digest.split(":")[1]
+    assert fake.stats.creates[-1]["parameters"] == {"num_ctx": 2048}
+    assert client.generate(model="capibara-tiny", prompt="hola", options={"num_predict": 1}).response
+
+
+def test_blob_with_the_wrong_digest_and_create_without_a_gguf_are_refused(fake):
+    wrong = f"sha256:{'1' * 64}"
+    reply = requests.post(f"{fake.url}/api/blobs/{wrong}", data=GGUF, timeout=5)
+    assert reply.status_code == 400 and "digest mismatch" in reply.json()["error"]
+    text = b"not a gguf"
+    digest = f"sha256:{hashlib.sha256(text).hexdigest()}"
+    assert requests.post(f"{fake.url}/api/blobs/{digest}", data=text, timeout=5).status_code == 201
+    with pytest.raises(ollama.ResponseError) as error:
+        ollama.Client(host=fake.url).create("bad", files={"bad.gguf": digest})
+    assert error.value.status_code == 400 and "magic" in error.value.error
+
+
+def test_models_kept_in_a_models_dir_survive_a_restart_and_broken_ones_answer_500(tmp_path):
+    with FakeOllama([], models_dir=tmp_path) as first:
+        client = ollama.Client(host=first.url)
+        client.pull("llama3.2")
+        gguf = tmp_path / "w.gguf"
+        gguf.write_bytes(GGUF)
+        client.create("local", files={"w.gguf": client.create_blob(gguf)})
+    assert (tmp_path / "manifests" / "registry.ollama.ai" / "library" / "llama3.2" / "latest").is_file()
+    with FakeOllama([], models_dir=tmp_path, broken=frozenset({"local"})) as second:
+        client = ollama.Client(host=second.url)
+        assert sorted(m.model for m in client.list().models) == ["llama3.2:latest", "local:latest"]
+        assert client.generate(model="llama3.2", prompt="x", options={"num_predict": 1}).done
+        with pytest.raises(ollama.ResponseError) as error:
+            client.generate(model="local", prompt="x")
+        assert error.value.status_code == 500 and "llama runner" in error.value.error
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", ("127.0.0.1", 11434)),
+    ("10.0.0.5", ("10.0.0.5", 11434)),
+    ("10.0.0.5:8080", ("10.0.0.5", 8080)),
+    ("http://ollama-host:11434", ("ollama-host", 11434)),
+    ("[::1]:11500", ("::1", 11500)),
+    (":11434", ("", 11434)),
+])
+def test_the_stand_in_reads_ollama_host_as_ollama_does(value, expected):
+    assert parse_ollama_host(value) == expected
+
+
+def test_the_stand_in_serves_as_ollama_serve(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, OLLAMA_HOST=f"127.0.0.1:{port}", OLLAMA_MODELS=str(tmp_path / "models"))
+    server = subprocess.Popen([sys.executable, FAKE, "--stand-in-version", "9.9.9", "serve"], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert "STAND-IN 9.9.9" in server.stdout.readline()
+        assert ollama.Client(host=f"http://127.0.0.1:{port}").pull("llama3.2").status == "success"
+        assert requests.get(f"http://127.0.0.1:{port}/api/version", timeout=5).json() == {"version": "9.9.9"}
+        assert (tmp_path / "models" / "blobs").is_dir()
+    finally:
+        server.terminate()
+        server.wait(10)
+    version = subprocess.run([sys.executable, FAKE, "--stand-in-version", "9.9.9", "--version"],
+                             capture_output=True, text=True, check=True).stdout
+    assert version.startswith("ollama version is 9.9.9")

@@ -4,30 +4,51 @@ It stands in for Ollama (a system we do not own and cannot run here) and
 speaks its wire format for what Capibara6 uses: POST /api/chat (NDJSON
 stream or one object, with Ollama's field names and final stats),
 POST /api/generate, GET /api/tags, GET /api/version, and a 404 for an
-unknown model. tests/test_fake_ollama.py checks it with the official
-`ollama` Python client, so it stays honest.
+unknown model; and for what the Ansible role capibara6_ollama uses: POST
+/api/pull (streamed progress lines), HEAD/POST /api/blobs/sha256:<digest>
+and POST /api/create (a model from an uploaded GGUF). tests/test_fake_ollama.py
+checks it with the official `ollama` Python client, so it stays honest.
 
 Each model has a reply and timing; failure modes: "hang" (accept, never
 answer), "die" (stream a few tokens, then drop the connection), "error"
 (HTTP 500). FakeOllama.refuse() closes the listening socket so connections
-are refused. Standard library only, so the demo can run it on a bare host:
+are refused. Standard library only, so a bare host can run it:
 
     python3 ollama_server.py --host 0.0.0.0 --port 11434 --model llama3.2:latest
+
+As `ollama serve` it is the STAND-IN that tests/fakes/build_ollama_archive.py
+packs as bin/ollama of an Ollama-like release archive (the demo and the
+molecule scenarios install it with the capibara6_ollama role): it listens on
+OLLAMA_HOST, keeps pulled and created models under OLLAMA_MODELS (laid out
+like Ollama's: blobs/sha256-<hex>, manifests/...), so they survive restarts,
+and answers 500 for the models named in CAPIBARA6_FAKE_OLLAMA_BROKEN (comma
+separated), as Ollama does for a model that cannot load:
+
+    python3 ollama_server.py --stand-in-version 0.32.7 serve
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
 import socket
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 DEFAULT_REPLY = "¡Hola! Soy Capibara6, tu asistente. ¿En qué puedo ayudarte hoy?"
+# What a model "weighs" in /api/tags and in the progress of a pull (bytes).
+DEFAULT_SIZE = 2019393189
+# The error Ollama answers when a model's runner cannot start.
+RUNNER_ERROR = "llama runner process has terminated: error loading model"
 
 
 @dataclass
@@ -42,6 +63,10 @@ class FakeModel:
     # When set, the stream waits for it after the first token: a test can see
     # that token arrive before Ollama has sent anything more.
     gate: threading.Event | None = None
+    # What /api/tags reports; a created model keeps its GGUF's digest and settings.
+    digest: str = "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72"
+    size: int = DEFAULT_SIZE
+    settings: dict = field(default_factory=dict)   # template, system, parameters, files
 
     def tokens_for(self, messages: list[dict]) -> list[str]:
         text = self.reply
@@ -55,10 +80,88 @@ class FakeModel:
 class Stats:
     requests: int = 0
     chat_requests: list = field(default_factory=list)
+    pulls: list = field(default_factory=list)      # model names, in order
+    creates: list = field(default_factory=list)    # the /api/create bodies
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _full_name(name: str) -> str:
+    """Ollama's canonical form of a model name: a tag always, ":latest" by default."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+class Store:
+    """Blobs and model manifests: in memory, or under a models directory laid
+    out like Ollama's (blobs/sha256-<hex>, manifests/<registry>/<namespace>/<model>/<tag>)."""
+
+    REGISTRY = "registry.ollama.ai"
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root else None
+        self._blobs: dict[str, bytes] = {}
+        if self.root:
+            (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+
+    def _blob_path(self, digest: str) -> Path:
+        return self.root / "blobs" / digest.replace(":", "-")
+
+    def has_blob(self, digest: str) -> bool:
+        return self._blob_path(digest).is_file() if self.root else digest in self._blobs
+
+    def blob_head(self, digest: str, size: int = 4) -> bytes:
+        if self.root:
+            with open(self._blob_path(digest), "rb") as blob:
+                return blob.read(size)
+        return self._blobs[digest][:size]
+
+    def put_blob(self, digest: str, chunks) -> str | None:
+        """Store the chunks under digest; the digest they really have when it differs."""
+        hasher = hashlib.sha256()
+        if self.root:
+            with tempfile.NamedTemporaryFile(dir=self.root / "blobs", delete=False) as tmp:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    tmp.write(chunk)
+            actual = f"sha256:{hasher.hexdigest()}"
+            if actual != digest:
+                os.unlink(tmp.name)
+                return actual
+            os.replace(tmp.name, self._blob_path(digest))
+            return None
+        data = b"".join(chunks)
+        actual = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        if actual != digest:
+            return actual
+        self._blobs[digest] = data
+        return None
+
+    def _manifest_path(self, name: str) -> Path:
+        model, tag = _full_name(name).rsplit(":", 1)
+        namespace, _, model = model.rpartition("/")
+        return self.root / "manifests" / self.REGISTRY / (namespace or "library") / model / tag
+
+    def save(self, model: FakeModel) -> None:
+        if not self.root:
+            return
+        path = self._manifest_path(model.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"name": model.name, "digest": model.digest, "size": model.size,
+                  "settings": model.settings}
+        path.write_text(json.dumps({"schemaVersion": 2, "capibara6_fake_model": record}))
+
+    def load(self) -> list[FakeModel]:
+        if not self.root or not (self.root / "manifests").is_dir():
+            return []
+        models = []
+        for path in sorted((self.root / "manifests").rglob("*")):
+            if path.is_file():
+                record = json.loads(path.read_text())["capibara6_fake_model"]
+                models.append(FakeModel(record["name"], digest=record["digest"], size=record["size"],
+                                        settings=record["settings"]))
+        return models
 
 
 class _Server(ThreadingHTTPServer):
@@ -70,22 +173,34 @@ class _Server(ThreadingHTTPServer):
 
 class FakeOllama:
     def __init__(self, models: list[FakeModel] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 version: str = "0.12.6"):
+                 version: str = "0.12.6", models_dir: str | os.PathLike | None = None,
+                 broken: frozenset[str] = frozenset(), pull_step_delay: float = 0.0):
+        """models_dir: keep pulled and created models there (else in memory);
+        broken: names of models that answer 500 (Ollama's runner error)."""
         self.models: dict[str, FakeModel] = {}
-        for model in models or [FakeModel("llama3.2:latest")]:
+        self.store = Store(models_dir)
+        self.broken = frozenset(_full_name(name) for name in broken)
+        self.pull_step_delay = pull_step_delay
+        self.unpullable: set[str] = set()      # names the "registry" does not have
+        for model in [*(models if models is not None else [FakeModel("llama3.2:latest")]), *self.store.load()]:
             self.add(model)
         self.version = version
         self.stats = Stats()
         self.stopping = threading.Event()
-        self._server = _Server((host, port), self._handler_class())
+        family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+        server_class = type("_FamilyServer", (_Server,), {"address_family": family})
+        self._server = server_class((host, port), self._handler_class())
         self.host, self.port = self._server.server_address[:2]
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def add(self, model: FakeModel) -> None:
+        if _full_name(model.name) in self.broken:
+            model.failure = "error"
         self.models[model.name] = model
 
     def find(self, name: str) -> FakeModel | None:
@@ -135,17 +250,37 @@ class FakeOllama:
                 pass
 
             # -- plumbing --
-            def _json(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
+            def _json(self, status: int, body: dict | None = None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                if body is not None:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def _chunks(self):
+                """The request body, piece by piece (Content-Length or chunked)."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass  # trailers
+                            return
+                        yield self.rfile.read(size)
+                        self.rfile.readline()
+                left = int(self.headers.get("Content-Length") or 0)
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    if not chunk:
+                        return
+                    left -= len(chunk)
+                    yield chunk
 
             def _body(self) -> dict | None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = b"".join(self._chunks())
                 try:
                     return json.loads(raw or b"{}")
                 except ValueError:
@@ -155,6 +290,22 @@ class FakeOllama:
             def _chunk(self, obj: dict) -> None:
                 data = (json.dumps(obj) + "\n").encode()
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+
+            def _progress(self, body: dict, lines) -> None:
+                """Status lines as Ollama sends them: streamed, or only the last one."""
+                if not body.get("stream", True):
+                    last = {}
+                    for last in lines:
+                        pass
+                    return self._json(200, last)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for line in lines:
+                    self._chunk(line)
+                self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
 
             def _hang(self) -> None:
@@ -167,7 +318,7 @@ class FakeOllama:
                 if self.path == "/api/version":
                     self._json(200, {"version": fake.version})
                 elif self.path == "/api/tags":
-                    self._json(200, {"models": [_tag(m.name) for m in fake.models.values()]})
+                    self._json(200, {"models": [_tag(m) for m in fake.models.values()]})
                 elif self.path == "/":
                     data = b"Ollama is running"
                     self.send_response(200)
@@ -178,16 +329,91 @@ class FakeOllama:
                 else:
                     self._json(404, {"error": "404 page not found"})
 
+            def do_HEAD(self):
+                fake.stats.requests += 1
+                digest = self._blob_digest()
+                self._json(200 if digest and fake.store.has_blob(digest) else 404)
+
+            def _blob_digest(self) -> str | None:
+                match = re.fullmatch(r"/api/blobs/(sha256[:-][0-9a-f]{64})", self.path)
+                return match.group(1).replace("-", ":") if match else None
+
             def do_POST(self):
                 fake.stats.requests += 1
-                if self.path not in ("/api/chat", "/api/generate"):
-                    body = self._body()
-                    if body is not None:
-                        self._json(404, {"error": "404 page not found"})
-                    return
+                if self.path.startswith("/api/blobs/"):
+                    return self._blob_upload()
+                routes = {"/api/chat": self._generate, "/api/generate": self._generate,
+                          "/api/pull": self._pull, "/api/create": self._create}
                 body = self._body()
                 if body is None:
                     return
+                route = routes.get(self.path)
+                if route is None:
+                    return self._json(404, {"error": "404 page not found"})
+                route(body)
+
+            def _blob_upload(self):
+                digest = self._blob_digest()
+                if digest is None:
+                    for _ in self._chunks():
+                        pass
+                    return self._json(400, {"error": "invalid digest format"})
+                actual = fake.store.put_blob(digest, self._chunks())
+                if actual:
+                    return self._json(400, {"error": f'digest mismatch, expected "{digest}", got "{actual}"'})
+                self._json(201)
+
+            def _pull(self, body: dict):
+                name = _full_name(body.get("model") or body.get("name") or "")
+                if name in fake.unpullable or name.startswith(":"):
+                    return self._json(500, {"error": "pull model manifest: file does not exist"})
+                fake.stats.pulls.append(name)
+                layer = hashlib.sha256(name.encode()).hexdigest()
+
+                def lines():
+                    yield {"status": "pulling manifest"}
+                    for percent in (0, 25, 50, 75, 100):
+                        if percent and fake.pull_step_delay:
+                            time.sleep(fake.pull_step_delay)
+                        yield {"status": f"pulling {layer[:12]}", "digest": f"sha256:{layer}",
+                               "total": DEFAULT_SIZE, "completed": DEFAULT_SIZE * percent // 100}
+                    yield {"status": "verifying sha256 digest"}
+                    yield {"status": "writing manifest"}
+                    model = FakeModel(name, digest=hashlib.sha256(layer.encode()).hexdigest())
+                    fake.add(model)
+                    fake.store.save(model)
+                    yield {"status": "success"}
+
+                self._progress(body, lines())
+
+            def _create(self, body: dict):
+                name = body.get("model") or body.get("name")
+                files = body.get("files") or {}
+                if not name or not files:
+                    return self._json(400, {"error": "neither 'from' or 'files' was specified"})
+                for digest in files.values():
+                    if not fake.store.has_blob(digest):
+                        return self._json(400, {"error": f"blob {digest} not found"})
+                    if fake.store.blob_head(digest) != b"GGUF":
+                        return self._json(400, {"error": "invalid file magic"})
+                fake.stats.creates.append(body)
+                settings = {key: body[key] for key in ("files", "template", "system", "parameters")
+                            if body.get(key) is not None}
+                weights = next(iter(files.values())).split(":", 1)[1]
+
+                def lines():
+                    yield {"status": "parsing GGUF"}
+                    for digest in files.values():
+                        yield {"status": f"using existing layer {digest}"}
+                    yield {"status": "writing manifest"}
+                    model = FakeModel(_full_name(name), digest=weights, settings=settings)
+                    fake.add(model)
+                    fake.store.save(model)
+                    yield {"status": "success"}
+
+                self._progress(body, lines())
+
+            def _generate(self, body: dict):
                 name = body.get("model") or ""
                 model = fake.find(name)
                 if model is None:
@@ -204,7 +430,7 @@ class FakeOllama:
                 if model.failure == "hang":
                     return self._hang()
                 if model.failure == "error":
-                    return self._json(500, {"error": "llama runner process has terminated"})
+                    return self._json(500, {"error": RUNNER_ERROR})
                 started = time.perf_counter_ns()
                 if model.first_token_delay:
                     time.sleep(model.first_token_delay)
@@ -270,14 +496,15 @@ class FakeOllama:
         return Handler
 
 
-def _tag(name: str) -> dict:
-    family = name.split(":")[0].rstrip("0123456789.") or name
+def _tag(model: FakeModel) -> dict:
+    name = model.name
+    family = name.split(":")[0].rsplit("/", 1)[-1].rstrip("0123456789.") or name
     return {
         "name": name,
         "model": name,
         "modified_at": "2026-10-01T12:00:00.000000000Z",
-        "size": 2019393189,
-        "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+        "size": model.size,
+        "digest": model.digest,
         "details": {
             "parent_model": "",
             "format": "gguf",
@@ -289,7 +516,41 @@ def _tag(name: str) -> dict:
     }
 
 
+def parse_ollama_host(value: str) -> tuple[str, int]:
+    """OLLAMA_HOST as Ollama reads it: [scheme://]host[:port], default 127.0.0.1:11434."""
+    hostport = re.sub(r"^[a-z]+://", "", value.strip()).rstrip("/")
+    match = re.fullmatch(r"\[(?P<v6>[^\]]*)\](?::(?P<p6>\d+))?|(?P<host>[^:]*)(?::(?P<port>\d+))?", hostport)
+    if not match:
+        raise SystemExit(f"ollama (stand-in): cannot parse OLLAMA_HOST={value!r}")
+    host = match["v6"] if match["v6"] is not None else match["host"]
+    port = match["p6"] or match["port"]
+    if not value.strip():
+        host = "127.0.0.1"
+    return host, int(port or 11434)
+
+
+def serve(version: str) -> int:
+    """`ollama serve`, as the stand-in: the settings Ollama reads from its environment."""
+    host, port = parse_ollama_host(os.environ.get("OLLAMA_HOST", ""))
+    models_dir = os.environ.get("OLLAMA_MODELS") or os.path.expanduser("~/.ollama/models")
+    broken = frozenset(n for n in os.environ.get("CAPIBARA6_FAKE_OLLAMA_BROKEN", "").split(",") if n)
+    fake = FakeOllama([], host=host, port=port, version=version, models_dir=models_dir, broken=broken)
+    print(f"ollama STAND-IN {version} (the fake Ollama API of Capibara6's tests, not Ollama) "
+          f"on {fake.url}, models in {models_dir}: {', '.join(fake.models) or 'none'}", flush=True)
+    fake._server.serve_forever()
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    version = "0.12.6"
+    if argv[:1] == ["--stand-in-version"]:
+        version, argv = argv[1], argv[2:]
+    if argv[:1] == ["serve"]:
+        return serve(version)
+    if argv[:1] in (["--version"], ["-v"]):
+        print(f"ollama version is {version} (stand-in)")
+        return 0
     parser = argparse.ArgumentParser(description="Fake Ollama API server (tests and demo only)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=11434)
@@ -300,7 +561,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     names = args.model or ["llama3.2:latest"]
     fake = FakeOllama([FakeModel(n, reply=args.reply, token_delay=args.token_delay) for n in names],
-                      host=args.host, port=args.port)
+                      host=args.host, port=args.port, version=version)
     print(f"fake Ollama on {fake.url} with {', '.join(names)}", flush=True)
     fake._server.serve_forever()
     return 0
