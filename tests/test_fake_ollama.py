@@ -85,9 +85,12 @@ def test_streamed_pull_shows_progress_then_lists_the_model(fake):
 
 def test_pull_of_a_model_the_registry_lacks_is_an_error_the_client_raises(fake):
     fake.unpullable.add("nope:1b")
-    with pytest.raises(ollama.ResponseError) as error:
-        ollama.Client(host=fake.url).pull("nope:1b")
-    assert "file does not exist" in error.value.error
+    client = ollama.Client(host=fake.url)
+    for stream in (False, True):
+        with pytest.raises(ollama.ResponseError) as error:
+            list(client.pull("nope:1b", stream=True)) if stream else client.pull("nope:1b")
+        assert "file does not exist" in error.value.error
+    assert fake.stats.pulls == []
 
 
 def test_a_gguf_becomes_a_model_through_blobs_and_create(fake, tmp_path):

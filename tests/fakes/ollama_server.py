@@ -293,12 +293,14 @@ class FakeOllama:
                 self.wfile.flush()
 
             def _progress(self, body: dict, lines) -> None:
-                """Status lines as Ollama sends them: streamed, or only the last one."""
+                """Status lines as Ollama sends them: streamed (an error is a line of its
+                own, after a 200), or only the last one (an error is a 500)."""
                 if not body.get("stream", True):
                     last = {}
                     for last in lines:
-                        pass
-                    return self._json(200, last)
+                        if "error" in last:
+                            break
+                    return self._json(500 if "error" in last else 200, last)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -365,13 +367,14 @@ class FakeOllama:
 
             def _pull(self, body: dict):
                 name = _full_name(body.get("model") or body.get("name") or "")
-                if name in fake.unpullable or name.startswith(":"):
-                    return self._json(500, {"error": "pull model manifest: file does not exist"})
-                fake.stats.pulls.append(name)
                 layer = hashlib.sha256(name.encode()).hexdigest()
 
                 def lines():
                     yield {"status": "pulling manifest"}
+                    if name in fake.unpullable or name.startswith(":"):
+                        yield {"error": "pull model manifest: file does not exist"}
+                        return
+                    fake.stats.pulls.append(name)
                     for percent in (0, 25, 50, 75, 100):
                         if percent and fake.pull_step_delay:
                             time.sleep(fake.pull_step_delay)

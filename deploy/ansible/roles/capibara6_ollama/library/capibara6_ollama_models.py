@@ -2,7 +2,8 @@
 """Ansible module of the capibara6_ollama role: Ollama's models, through its HTTP API.
 
 Pulls each missing model (POST /api/pull, streamed: progress goes to the
-host's journal as it comes, and into the result), imports GGUF files
+host's journal as it comes, identifier capibara6-ollama-models, and into
+the result), imports GGUF files
 (/api/blobs/sha256:<digest> + /api/create; redone only when the file's digest
 or its Modelfile settings change, kept in a marker per model), then asks every
 model for one token (/api/generate) and fails naming the model and Ollama's
@@ -15,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import syslog
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -136,6 +138,8 @@ def main() -> None:
         supports_check_mode=True)
     params = module.params
     ollama = Ollama(params["url"], params["timeout"])
+    # Progress lines go to the journal as they come: journalctl -f -t capibara6-ollama-models
+    syslog.openlog("capibara6-ollama-models", 0, syslog.LOG_DAEMON)
     result = {"changed": False, "pulled": [], "imported": [], "progress": []}
     step = "reading /api/tags"
     try:
@@ -149,7 +153,7 @@ def main() -> None:
             if full_name(name) not in tags:
                 step = f"pulling {name}"
                 if not module.check_mode:
-                    result["progress"] += pull(ollama, name, module.log)
+                    result["progress"] += pull(ollama, name, lambda line: syslog.syslog(syslog.LOG_INFO, line))
                 result["pulled"].append(name)
         for spec in params["imports"]:
             step = f"importing {spec['name']} from {spec['path']}"
