@@ -39,7 +39,7 @@ TESTBED = ROOT / "deploy" / "testbed"
 # The wheelhouse with the model engines (tts, mcp): the same directory and
 # requirement files as the Ansible role's "models" extras, so both share it.
 DIST = ROOT / ".cache" / "dist-models"
-REQUIREMENTS = [ROOT / "requirements.txt", ROOT / "requirements-models.txt"]
+REQUIREMENTS = [ROOT / "requirements.txt", ROOT / "requirements-models.txt", ROOT / "requirements-torch-cpu.txt"]
 CONTAINER = f"capibara6-systemd-test-{os.getpid()}"  # concurrent runs do not collide
 IMAGE = "localhost/capibara6-debian12"
 ON_CI = os.environ.get("CI") == "true"
@@ -85,7 +85,7 @@ def build_image_and_wheels() -> None:
     probe = run(["podman", "run", "--rm", "--network", "none", IMAGE, "true"], timeout=120)
     if probe.returncode != 0:
         unusable(f"`podman run {IMAGE} true` failed: {probe.stderr.strip()}")
-    wheels = run([str(TESTBED / "build-wheels.sh"), str(DIST),
+    wheels = run([str(ROOT / "deploy" / "build-wheels.sh"), str(DIST),
                   *(str(r) for r in REQUIREMENTS if r.exists())])
     assert wheels.returncode == 0, f"build-wheels.sh failed:\n{wheels.stdout}{wheels.stderr}"
 

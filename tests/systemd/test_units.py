@@ -13,6 +13,8 @@ import pytest
 from tests.systemd.conftest import EXPOSURE_BUDGET, ON_CI, PORTS, ROOT, UNIT_DIR
 
 EXEC = "/opt/capibara6/current/bin/capibara6"
+# What the capibara6_nvidia role adds to the TTS unit on hosts with an NVIDIA GPU.
+GPU_DROP_IN = ROOT / "deploy" / "ansible" / "roles" / "capibara6_nvidia" / "files" / "tts-nvidia.conf"
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,18 @@ def test_exposure_is_within_budget(analyze, name):
         + "\n".join(line for line in proc.stdout.splitlines() if line.startswith("✗")))
 
 
+def test_tts_with_the_gpu_drop_in_is_within_the_gpu_budget(analyze, tmp_path):
+    # The drop-in's sections appended to the unit: later assignments win, as in a drop-in.
+    unit = tmp_path / "capibara6-tts.service"
+    unit.write_text((UNIT_DIR / unit.name).read_text() + "\n" + GPU_DROP_IN.read_text())
+    proc = subprocess.run([analyze, "security", "--offline=true", "--threshold=25", "--no-pager", str(unit)],
+                          capture_output=True, text=True)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", proc.stdout)
+    assert match, proc.stdout + proc.stderr
+    print(f"capibara6-tts.service with the GPU drop-in: exposure {match.group(1)}")
+    assert proc.returncode == 0 and float(match.group(1)) <= EXPOSURE_BUDGET["tts"], proc.stdout
+
+
 @pytest.mark.parametrize("name", PORTS)
 def test_service_unit_follows_the_house_contract(name):
     unit = parse(UNIT_DIR / f"capibara6-{name}.service")
@@ -133,18 +147,23 @@ def test_reload_is_sighup_where_the_service_supports_it():
         assert service.get("RestartPreventExitStatus") == ["2"], name
 
 
-def test_tts_waits_for_a_model_load_and_may_use_only_nvidia_devices():
+def test_tts_waits_for_a_model_load():
     unit = parse(UNIT_DIR / "capibara6-tts.service")
     timeout = one(unit, "Service", "TimeoutStartSec")
     assert timeout.endswith("min") and int(timeout[:-3]) >= 10
-    assert one(unit, "Service", "DevicePolicy") == "closed"
-    allowed = unit["Service"]["DeviceAllow"]
-    assert allowed and all(re.fullmatch(r"(char-nvidia\S*|/dev/nvidia\S*) rw?m?", a) for a in allowed), allowed
+
+
+def test_no_unit_sees_devices_and_the_gpu_drop_in_opens_only_nvidia_ones():
     for name in PORTS:
-        if name != "tts":
-            other = parse(UNIT_DIR / f"capibara6-{name}.service")
-            assert "DeviceAllow" not in other["Service"], name
-            assert one(other, "Service", "PrivateDevices") == "yes", name
+        service = parse(UNIT_DIR / f"capibara6-{name}.service")["Service"]
+        assert "DeviceAllow" not in service, name
+        assert one({"Service": service}, "Service", "PrivateDevices") == "yes", name
+    drop_in = parse(GPU_DROP_IN)
+    assert one(drop_in, "Unit", "After") == "nvidia-persistenced.service"
+    assert one(drop_in, "Service", "PrivateDevices") == "no"
+    assert one(drop_in, "Service", "DevicePolicy") == "closed"
+    allowed = drop_in["Service"]["DeviceAllow"]
+    assert allowed and all(re.fullmatch(r"(char-nvidia\S*|/dev/nvidia\S*) rw?m?", a) for a in allowed), allowed
 
 
 @pytest.mark.parametrize("name", PORTS)

@@ -85,13 +85,16 @@ def test_ready_comes_after_the_model_load_and_status_names_it(tmp_path):
     notify.bind(notify_path)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPIBARA6_")}
-    env.update({"NOTIFY_SOCKET": notify_path, "CAPIBARA6_TTS_ENGINE": "piper"})
+    env.update({"NOTIFY_SOCKET": notify_path, "CAPIBARA6_TTS_ENGINE": "piper",
+                "CAPIBARA6_TTS_VOICES_DIR": str(tmp_path / "no-voices")})
     proc = subprocess.Popen([sys.executable, "-m", "capibara6", "serve", "tts", "--port", str(port)],
                             env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         messages = receive_until(notify, "READY=1", timeout=120)
         status = messages[messages.index("READY=1") + 1]
-        assert status == "STATUS=serving; engine piper, model en_US-joe-medium, device cpu"
+        # Only the packaged English voice: it reads the Spanish phonemes, and the status says so.
+        assert status == ("STATUS=serving; engine piper, model en_US-joe-medium, device cpu, "
+                          "voice joe for es (not native: its own language is en-us)")
         # READY=1 came after the load: the model is there the moment systemd hears it.
         health = requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
         assert health.status_code == 200 and health.json()["model_loaded"] is True

@@ -123,6 +123,17 @@ def test_a_stream_closed_before_its_first_piece_gives_its_place_back(espeak_spea
     assert len(espeak_speaker.speak(espeak_speaker.request("Hola."))) > 0
 
 
+def test_status_and_health_name_the_device_the_gpu_and_the_voice():
+    engine = EspeakEngine()
+    speaker = Speaker(engine, default_language="es", max_chars=100, chunk_chars=50, max_queue=1, queue_timeout=5)
+    speaker.load()
+    # What the transformers engine's load() leaves on a GPU host (this machine has none).
+    engine.device, engine.gpu = "cuda:0", "NVIDIA L4"
+    assert speaker.status_line().endswith(", device cuda:0 (NVIDIA L4), voice es for es (native)")
+    described = speaker.describe()
+    assert (described["device"], described["gpu"], described["default_voice_native"]) == ("cuda:0", "NVIDIA L4", True)
+
+
 # -- settings and engine choice ---------------------------------------------
 
 def test_transformers_runs_on_cuda_when_torch_sees_a_gpu(tmp_path):

@@ -39,6 +39,7 @@ def tts():
         "model": speaker.engine.model,
         "voice": speech.voice.id,
         "language": speech.language,
+        "native": speech.native,
         "characters": len(speech.text),
         "duration_s": round(len(samples) / rate, 3),
     })
@@ -89,4 +90,4 @@ def preload():
 
 def _speech_headers(speaker: Speaker, speech) -> dict:
     return {"X-TTS-Engine": speaker.engine.name, "X-TTS-Voice": speech.voice.id,
-            "X-TTS-Language": speech.language}
+            "X-TTS-Language": speech.language, "X-TTS-Native": "true" if speech.native else "false"}

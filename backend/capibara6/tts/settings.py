@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from capibara6.kit.settings import CommonSettings, ConfigError, Env
 
@@ -14,6 +15,7 @@ class TtsSettings:
     common: CommonSettings
     engine: str                  # one of ENGINES; "auto" picks the best installed engine
     model: str | None            # transformers: a directory or a cached hub id; piper: an .onnx voice
+    voices_dir: Path             # piper: more .onnx voices (the deploy puts a native Spanish one here)
     device: str                  # "auto", "cpu", "cuda" or "cuda:N"
     cpu_threads: int             # threads one synthesis uses on the CPU; 0 = the library's (one per core)
     language: str                # the default language (and the one a transformers model speaks)
@@ -41,6 +43,7 @@ class TtsSettings:
             common=common,
             engine=engine,
             model=env.str("CAPIBARA6_TTS_MODEL"),
+            voices_dir=Path(env.str("CAPIBARA6_TTS_VOICES_DIR") or common.cache_dir / "voices").expanduser(),
             device=device,
             # One by default: measured here, Piper on a busy 2-core host runs faster on one
             # thread than on two (RTF ~0.2 vs ~0.3), and the other services keep a core.

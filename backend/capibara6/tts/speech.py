@@ -41,6 +41,11 @@ class SpeechRequest:
     language: str
     speed: float
 
+    @property
+    def native(self) -> bool:
+        """Whether the voice speaks its own language here (not another one's phonemes)."""
+        return self.voice.is_native_for(self.language)
+
 
 class Speaker:
     def __init__(self, engine: Engine, *, default_language: str, max_chars: int, chunk_chars: int,
@@ -87,9 +92,14 @@ class Speaker:
 
     def status_line(self) -> str:
         engine = self.engine
+        device = f"{engine.device} ({engine.gpu})" if engine.gpu else engine.device
         if not self.loaded:
-            return f"loading {engine.name} model {engine.model} (device {engine.device})"
-        return f"serving; engine {engine.name}, model {engine.model}, device {engine.device}"
+            return f"loading {engine.name} model {engine.model} (device {device})"
+        voice = self.default_voice()
+        native = "native" if voice.is_native_for(self.default_language) else \
+            f"not native: its own language is {voice.native_language}"
+        return (f"serving; engine {engine.name}, model {engine.model}, device {device}, "
+                f"voice {voice.id} for {self.default_language} ({native})")
 
     def describe(self) -> dict:
         """What /health and /preload say about the engine."""
@@ -98,7 +108,8 @@ class Speaker:
         return {"engine": engine.name, "model": engine.model, "device": engine.device,
                 "gpu": engine.gpu, "model_loaded": self.loaded,
                 "sample_rate": engine.sample_rate or None, "load_s": self.load_s,
-                "language": self.default_language, "default_voice": voice.id if voice else None}
+                "language": self.default_language, "default_voice": voice.id if voice else None,
+                "default_voice_native": voice.is_native_for(self.default_language) if voice else None}
 
     # -- voices --------------------------------------------------------------
 
@@ -106,14 +117,34 @@ class Speaker:
         return sorted({tag for voice in self.engine.voices for tag in voice.languages})
 
     def default_voice(self) -> Voice | None:
-        return next((voice for voice in self.engine.voices if voice.speaks(self.default_language)), None)
+        ranked = self._ranked(self.default_language)
+        return ranked[0][0] if ranked else None
 
     def voices(self) -> dict:
         default = self.default_voice() if self.loaded else None
+        by_language = {}
+        for language in self.languages():
+            ranked = self._ranked(language)
+            by_language[language] = {
+                "voice": ranked[0][0].id, "native": ranked[0][0].is_native_for(language),
+                "native_voices": [voice.id for voice, _ in ranked if voice.is_native_for(language)],
+                "voices": [voice.id for voice, _ in ranked]}
         return {"voices": [voice.describe(self.engine.name) for voice in self.engine.voices],
                 "default_voice": default.id if default else None,
-                "default_language": self.default_language,
-                "languages": self.languages(), "engine": self.engine.name, "model": self.engine.model}
+                "default_voice_native": default.is_native_for(self.default_language) if default else None,
+                "default_language": self.default_language, "languages": self.languages(),
+                "by_language": by_language, "engine": self.engine.name, "model": self.engine.model}
+
+    def _ranked(self, language: str) -> list[tuple[Voice, str]]:
+        """The voices that speak the language, with the tag each uses, best first.
+
+        A voice whose own language it is comes before one that reads its phonemes
+        with another language's accent; then an exact tag before a regional cousin;
+        then the engine's order.
+        """
+        wanted = normalize_language(language)
+        speaking = [(voice, tag) for voice in self.engine.voices if (tag := voice.speaks(wanted)) is not None]
+        return sorted(speaking, key=lambda pair: (not pair[0].is_native_for(wanted), pair[1] != wanted))
 
     def _choose_voice(self, voice_id: str | None, language: str | None) -> tuple[Voice, str]:
         voices = self.engine.voices
@@ -132,12 +163,9 @@ class Speaker:
                                  languages=list(voice.languages))
             return voice, tag
         language = language or self.default_language
-        wanted = normalize_language(language)
-        # A voice whose own tag is exactly the one asked for wins over a regional cousin.
-        for voice in sorted(voices, key=lambda v: wanted not in v.languages):
-            tag = voice.speaks(wanted)
-            if tag is not None:
-                return voice, tag
+        ranked = self._ranked(language)
+        if ranked:
+            return ranked[0]
         raise BadRequest(f"unknown language {language!r}; known languages: {', '.join(self.languages())}",
                          code="unknown_language", languages=self.languages())
 

