@@ -75,10 +75,11 @@ def main() -> None:
     try:
         deploy = playbook("site.yml")
         print(f"site.yml (first deploy): {deploy:.0f} s")
-        runs = []
+        runs, loads = [], []
         for index in range(args.runs):
+            loads.append(round(os.getloadavg()[0], 1))  # the machine is shared: say how busy it was
             runs.append(playbook("rolling-restart.yml"))
-            print(f"rolling-restart.yml run {index + 1}: {runs[-1]:.1f} s")
+            print(f"rolling-restart.yml run {index + 1}: {runs[-1]:.1f} s (load average before: {loads[-1]})")
     finally:
         if not args.keep:
             host.remove()
@@ -89,7 +90,7 @@ def main() -> None:
         "connection": "podman_pipelined (a local container; SSH to a VM adds its round trips)",
         "figures": {"median_s": round(statistics.median(runs), 1), "min_s": round(min(runs), 1),
                     "max_s": round(max(runs), 1), "runs": len(runs),
-                    "first_deploy_s": round(deploy, 1)},
+                    "first_deploy_s": round(deploy, 1), "load_average_before_each_run": loads},
     })
 
 
