@@ -1,5 +1,5 @@
 # Thin wrappers; the scripts hold the logic.
-.PHONY: demo demo-down serve-chat test bench bench-mcp lint
+.PHONY: demo demo-down serve-chat test bench bench-mcp bench-rolling lint
 
 # The local deployment: two Debian 12 hosts with systemd (podman), site.yml
 # against them, then where each service's /health answers.
@@ -34,3 +34,9 @@ bench:
 bench-mcp:
 	scripts/bootstrap
 	.venv/bin/python bench/mcp.py
+
+# Times rolling-restart.yml on one podman host with the five services (root;
+# the first deploy installs torch for mcp, so it takes minutes).
+bench-rolling:
+	scripts/bootstrap
+	.venv/bin/python bench/rolling_restart.py

@@ -135,6 +135,15 @@ def test_service_unit_follows_the_house_contract(name):
     assert one(unit, "Service", "RestrictAddressFamilies") == "AF_INET AF_INET6 AF_UNIX"
 
 
+@pytest.mark.parametrize("name", PORTS)
+def test_stop_timeout_leaves_the_drain_time_to_finish(name):
+    # systemd kills what is left after TimeoutStopSec=; the kit drains for up
+    # to DRAIN_SECONDS on SIGTERM, and needs a few seconds more to exit.
+    serve = pytest.importorskip("capibara6.kit.serve")
+    stop = one(parse(UNIT_DIR / f"capibara6-{name}.service"), "Service", "TimeoutStopSec")
+    assert int(stop) == serve.DRAIN_SECONDS + 10
+
+
 # The services whose runtime has a reload hook (re-index, re-read the YAML).
 RELOADABLE = {"mcp", "consensus"}
 

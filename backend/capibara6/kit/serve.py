@@ -38,7 +38,8 @@ from capibara6.kit.settings import ConfigError
 
 log = logging.getLogger("capibara6.serve")
 SD_LISTEN_FDS_START = 3
-DRAIN_SECONDS = 10.0
+# TimeoutStopSec= in deploy/systemd is this plus 10 s (tests/systemd/test_units.py).
+DRAIN_SECONDS = 30.0
 # A connection accepted this recently may have its request still in flight:
 # closing it as "idle" would reset the client, so it gets this long to speak.
 IDLE_GRACE_SECONDS = 0.5
