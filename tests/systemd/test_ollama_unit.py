@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.systemd.conftest import ROOT
-from tests.systemd.test_units import analyze, one, parse  # noqa: F401 (analyze is a fixture)
+from tests.systemd.test_units import analyze, assert_exposure_within, one, parse  # noqa: F401 (analyze is a fixture)
 
 ROLE = ROOT / "deploy" / "ansible" / "roles" / "capibara6_ollama"
 BIN = Path(sys.executable).parent
@@ -68,16 +68,7 @@ def test_both_variants_pass_systemd_analyze_verify(analyze, units, tmp_path):
 
 @pytest.mark.parametrize("variant", EXPOSURE_BUDGET)
 def test_exposure_is_within_budget(analyze, units, variant):
-    budget = EXPOSURE_BUDGET[variant]
-    proc = subprocess.run([analyze, "security", "--offline=true", f"--threshold={round(budget * 10)}",
-                           "--no-pager", str(units[variant])], capture_output=True, text=True)
-    match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", proc.stdout)
-    assert match, proc.stdout + proc.stderr
-    score = float(match.group(1))
-    print(f"ollama.service ({variant}): exposure {score}")
-    assert proc.returncode == 0 and score <= budget, (
-        f"{variant}: exposure {score} over the budget {budget}:\n"
-        + "\n".join(line for line in proc.stdout.splitlines() if line.startswith("✗")))
+    assert_exposure_within(analyze, units[variant], EXPOSURE_BUDGET[variant], f"ollama.service ({variant})")
 
 
 def test_the_gpu_variant_may_open_only_nvidia_devices(units):
