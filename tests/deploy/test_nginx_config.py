@@ -90,3 +90,14 @@ def test_tls_only_with_a_certificate_and_key(tls):
                       'proxy_set_header Connection "";', "Content-Security-Policy \"default-src 'self'",
                       "X-Content-Type-Options nosniff", "Referrer-Policy same-origin"):
         assert directive in config
+
+
+def test_several_ollama_hosts_are_balanced_and_one_goes_straight():
+    assert "capibara6_ollama" not in render(capibara6_nginx_ollama_servers=["10.0.0.5:11434"])
+    config = render(capibara6_nginx_ollama_servers=["10.0.0.5:11434", "10.0.0.6:11434"])
+    balancer = config[config.index("upstream capibara6_ollama"):]
+    assert "least_conn;" in balancer
+    assert "server 10.0.0.5:11434 max_fails=2 fail_timeout=30s;" in balancer
+    assert "server 10.0.0.6:11434 max_fails=2 fail_timeout=30s;" in balancer
+    assert "listen 127.0.0.1:11400;" in balancer
+    assert "proxy_next_upstream error timeout non_idempotent;" in balancer
