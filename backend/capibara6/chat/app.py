@@ -11,7 +11,7 @@ from capibara6.kit import validation
 from capibara6.kit.errors import PayloadTooLarge
 
 bp = Blueprint("chat", __name__)
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+STREAM_HEADERS = {"Cache-Control": "no-cache"}  # X-Accel-Buffering: kit/app.py
 
 
 def _gateway() -> Gateway:

@@ -133,6 +133,10 @@ def _install_request_ids_and_logs(app: Flask, service: str) -> None:
     def log_request(response: Response):
         request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
         response.headers["X-Request-ID"] = request_id
+        if response.is_streamed:
+            # Every streamed body (SSE, chunked audio) tells a fronting nginx not to buffer it,
+            # so pieces reach the client as they are made; one place for all five services.
+            response.headers["X-Accel-Buffering"] = "no"
         elapsed_ms = (time.perf_counter() - getattr(g, "started", time.perf_counter())) * 1000
         level = logging.WARNING if response.status_code >= 500 else logging.INFO
         # A stream's line is written when its headers go out; its length is the stream's.
