@@ -243,7 +243,13 @@ def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
     if interval:
         threading.Thread(target=watchdog, args=(interval, _self_url(listen_socket)),
                          name="watchdog", daemon=True).start()
-    server.run()  # returns on SystemExit/KeyboardInterrupt after closing the workers
+    try:
+        server.run()  # returns on SystemExit/KeyboardInterrupt after closing the workers
+    except (SystemExit, KeyboardInterrupt):
+        # A warm-up that fails at once can finish the whole drain (SIGTERM, then
+        # interrupt_main's SIGINT, which raises SystemExit) before run() has
+        # begun: the status below must still say why the process stops.
+        pass
     log.info("stopped")
     if warmup_failures:
         return 2 if isinstance(warmup_failures[0], ConfigError) else 1
