@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port if args.port is not None else SERVICES[args.service]
     return serve(app, runtime_of(app), host=args.host, port=port, threads=settings.threads,
                  connection_limit=settings.connection_limit,
-                 max_body_bytes=settings.max_body_bytes)
+                 max_body_bytes=settings.max_body_bytes, trusted_proxy=settings.trusted_proxy)
 
 
 if __name__ == "__main__":

@@ -174,10 +174,13 @@ class _Server(ThreadingHTTPServer):
 class FakeOllama:
     def __init__(self, models: list[FakeModel] | None = None, host: str = "127.0.0.1", port: int = 0,
                  version: str = "0.12.6", models_dir: str | os.PathLike | None = None,
-                 broken: frozenset[str] = frozenset(), pull_step_delay: float = 0.0):
+                 broken: frozenset[str] = frozenset(), pull_step_delay: float = 0.0,
+                 token_delay: float = 0.0):
         """models_dir: keep pulled and created models there (else in memory);
-        broken: names of models that answer 500 (Ollama's runner error)."""
+        broken: names of models that answer 500 (Ollama's runner error);
+        token_delay: given to every model that has none of its own."""
         self.models: dict[str, FakeModel] = {}
+        self.token_delay = token_delay
         self.store = Store(models_dir)
         self.broken = frozenset(_full_name(name) for name in broken)
         self.pull_step_delay = pull_step_delay
@@ -201,6 +204,8 @@ class FakeOllama:
     def add(self, model: FakeModel) -> None:
         if _full_name(model.name) in self.broken:
             model.failure = "error"
+        if not model.token_delay:
+            model.token_delay = self.token_delay
         self.models[model.name] = model
 
     def find(self, name: str) -> FakeModel | None:
@@ -537,7 +542,11 @@ def serve(version: str) -> int:
     host, port = parse_ollama_host(os.environ.get("OLLAMA_HOST", ""))
     models_dir = os.environ.get("OLLAMA_MODELS") or os.path.expanduser("~/.ollama/models")
     broken = frozenset(n for n in os.environ.get("CAPIBARA6_FAKE_OLLAMA_BROKEN", "").split(",") if n)
-    fake = FakeOllama([], host=host, port=port, version=version, models_dir=models_dir, broken=broken)
+    # Seconds between streamed tokens, as a real model's pace (the site scenario
+    # sees tokens arrive one by one through nginx).
+    token_delay = float(os.environ.get("CAPIBARA6_FAKE_OLLAMA_TOKEN_DELAY") or 0)
+    fake = FakeOllama([], host=host, port=port, version=version, models_dir=models_dir, broken=broken,
+                      token_delay=token_delay)
     print(f"ollama STAND-IN {version} (the fake Ollama API of Capibara6's tests, not Ollama) "
           f"on {fake.url}, models in {models_dir}: {', '.join(fake.models) or 'none'}", flush=True)
     fake._server.serve_forever()

@@ -154,11 +154,13 @@ class Drain:
             return
 
 
-def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
-          connection_limit: int = 1000, max_body_bytes: int = 1024 * 1024) -> int:
-    notifier = Notifier()
-    passed = systemd_sockets()
-    options = dict(
+# What nginx sets (capibara6_nginx): the client's address, scheme and host.
+TRUSTED_PROXY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+
+
+def waitress_options(*, threads: int, connection_limit: int = 1000, max_body_bytes: int = 1024 * 1024,
+                     trusted_proxy: str = "127.0.0.1") -> dict:
+    return dict(
         threads=threads,
         connection_limit=connection_limit,
         # Flask answers oversized bodies with a JSON 413 (MAX_CONTENT_LENGTH);
@@ -168,9 +170,23 @@ def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
         ident="capibara6",
         # Streams (SSE) must leave as each token is written, not in 18 KB lumps.
         send_bytes=1,
+        # The proxy's X-Forwarded-* become REMOTE_ADDR, the scheme and the
+        # host (logs, auth's redirects); from any other peer they are removed.
+        trusted_proxy=trusted_proxy,
+        trusted_proxy_headers=TRUSTED_PROXY_HEADERS,
+        trusted_proxy_count=1,
         clear_untrusted_proxy_headers=True,
         channel_timeout=300,
     )
+
+
+def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
+          connection_limit: int = 1000, max_body_bytes: int = 1024 * 1024,
+          trusted_proxy: str = "127.0.0.1") -> int:
+    notifier = Notifier()
+    passed = systemd_sockets()
+    options = waitress_options(threads=threads, connection_limit=connection_limit,
+                               max_body_bytes=max_body_bytes, trusted_proxy=trusted_proxy)
     if passed:
         server = waitress.create_server(app, sockets=passed, **options)
         where = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in passed

@@ -153,6 +153,9 @@ class CommonSettings:
     auth_url: str = "http://127.0.0.1:5004"
     auth_timeout: float = 3.0
     auth_cache_seconds: float = 10.0
+    # The reverse proxy whose X-Forwarded-For/-Proto/-Host waitress believes
+    # (nginx on the same host); the same headers from anyone else are dropped.
+    trusted_proxy: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, service: str, env: Env, *, default_threads: int = 16,
@@ -178,6 +181,7 @@ class CommonSettings:
             auth_url=env.url("CAPIBARA6_AUTH_URL", "http://127.0.0.1:5004"),
             auth_timeout=env.float("CAPIBARA6_AUTH_TIMEOUT", 3.0, minimum=0.1, maximum=60),
             auth_cache_seconds=env.float("CAPIBARA6_AUTH_CACHE_SECONDS", 10.0, minimum=0, maximum=300),
+            trusted_proxy=env.str("CAPIBARA6_TRUSTED_PROXY", "127.0.0.1"),
         )
 
 

@@ -9,7 +9,7 @@ out or answers anything but 200 with a whole body; a stream is cut when its
 last event is not `done` or its tokens do not add up to `full_response`.
 Prints one JSON line of counts and exits 1 if anything failed or was cut.
 
-    python3 chat_load.py --stop /tmp/stop http://gpu-vm:5001 [...]
+    python3 chat_load.py --stop /tmp/stop http://gpu-vm [...]   (nginx, port 80)
 
 Standard library only: the host has python3 and nothing else.
 """
