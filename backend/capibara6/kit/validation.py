@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from capibara6.kit.errors import BadRequest
@@ -9,15 +10,59 @@ from capibara6.kit.errors import BadRequest
 _MISSING = object()
 
 
+# Deeper than any body of ours: a request nested past this is refused before
+# any route reads it (Python's JSON reader would otherwise raise RecursionError).
+MAX_JSON_DEPTH = 32
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_tree(data: Any) -> None:
+    """Depth within MAX_JSON_DEPTH and every string encodable as UTF-8 (no lone
+    surrogates such as "\\ud800"), walked without recursion. A bad string is
+    named by the top-level field it sits in."""
+    pending = [(data, 1, None)]
+    while pending:
+        value, depth, field = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels",
+                             code="invalid_json")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                here = field if field is not None else key
+                _check_text(key, here)
+                pending.append((item, depth + 1, here))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1, field) for item in value)
+        elif isinstance(value, str):
+            _check_text(value, field)
+
+
+def _check_text(value: str, field: str | None) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"'{field}' holds a lone surrogate (\\ud800-\\udfff): not valid text",
+                         code="invalid_field", field=field) from None
+
+
 def json_object(request) -> dict:
     """The request body as a JSON object, or a 400 that says what is wrong."""
-    if not request.get_data(cache=True):
+    raw = request.get_data(cache=True)
+    if not raw:
         raise BadRequest("the request body is empty; send a JSON object", code="invalid_json")
-    data = request.get_json(silent=True, force=True)
-    if data is None:
-        raise BadRequest("the request body is not valid JSON", code="invalid_json")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadRequest(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels",
+                         code="invalid_json") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN and Infinity
+        raise BadRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object", code="invalid_json")
+    _check_tree(data)
     return data
 
 
