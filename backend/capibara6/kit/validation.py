@@ -13,6 +13,7 @@ _MISSING = object()
 # Deeper than any body of ours: a request nested past this is refused before
 # any route reads it (Python's JSON reader would otherwise raise RecursionError).
 MAX_JSON_DEPTH = 32
+_TOO_DEEP = f"the request body is nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 def _reject_constant(name: str):
@@ -27,8 +28,7 @@ def _check_tree(data: Any) -> None:
     while pending:
         value, depth, field = pending.pop()
         if depth > MAX_JSON_DEPTH:
-            raise BadRequest(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels",
-                             code="invalid_json")
+            raise BadRequest(_TOO_DEEP, code="invalid_json")
         if isinstance(value, dict):
             for key, item in value.items():
                 here = field if field is not None else key
@@ -56,8 +56,7 @@ def json_object(request) -> dict:
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:
-        raise BadRequest(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels",
-                         code="invalid_json") from None
+        raise BadRequest(_TOO_DEEP, code="invalid_json") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN and Infinity
         raise BadRequest(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
