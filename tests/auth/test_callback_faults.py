@@ -195,3 +195,17 @@ def test_service_keeps_serving_after_the_faults(auth, provider):
     assert log_in(auth.url, "github")
     assert "Traceback" not in auth.log()
     assert "internal error" not in auth.log()
+
+
+def test_a_providers_error_cannot_forge_a_log_line(auth, provider, front_end):
+    # The error parameter is the provider's (or whoever crafted the link) and is logged.
+    browser = requests.Session()
+    callback = urlsplit(start_login(auth.url, "oidc", browser))
+    state = parse_qs(callback.query)["state"][0]
+    forged = "access_denied\n<6>capibara6.auth.login: login via github: github:forged"
+    reply = browser.get(f"{auth.url}{callback.path}", params={"state": state, "error": forged},
+                        allow_redirects=False, timeout=10)
+    assert reply.status_code == 400 and reply.json()["code"] == "provider_error"
+    log = auth.log()
+    assert "login refused by oidc: access_denied\\n<6>capibara6.auth.login" in log
+    assert "\n<6>capibara6.auth.login: login via github: github:forged" not in log

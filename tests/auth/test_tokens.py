@@ -63,6 +63,12 @@ def _without_jti() -> str:
     return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(JWT_SECRET.encode()))
 
 
+def _with_times(**times) -> str:
+    """A token signed with the right secret whose iat/exp are replaced by times."""
+    claims = {**TokenCodec(JWT_SECRET).issue(USER)[1], **times}
+    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(JWT_SECRET.encode()))
+
+
 BAD_TOKENS = {
     "tampered": (_tampered, "invalid_token"),
     "expired": (_expired, "token_expired"),
@@ -71,6 +77,16 @@ BAD_TOKENS = {
     "other_algorithm": (_hs512, "invalid_token"),
     "foreign_issuer": (_foreign_issuer, "invalid_token"),
     "without_jti": (_without_jti, "invalid_token"),
+    # Correctly signed, but no token of ours lives that long or was issued then:
+    # these were 500s (OverflowError in the timestamp and in the SQLite bind).
+    "exp_far_future": (lambda: _with_times(exp=10**20), "invalid_token"),
+    "exp_past_year_9999": (lambda: _with_times(exp=253402300800), "invalid_token"),
+    "exp_beyond_lifetime": (lambda: _with_times(exp=int(time.time()) + 40 * 86400), "invalid_token"),
+    "iat_far_past": (lambda: _with_times(iat=-10**20), "invalid_token"),
+    "iat_negative": (lambda: _with_times(iat=-1), "invalid_token"),
+    "exp_float": (lambda: _with_times(exp=1e300), "invalid_token"),
+    "exp_string": (lambda: _with_times(exp="9999999999"), "invalid_token"),
+    "exp_bool": (lambda: _with_times(exp=True), "invalid_token"),
     "garbage": (lambda: "not.a.jwt", "invalid_token"),
     "one_segment": (lambda: "abc", "invalid_token"),
     "too_long": (lambda: "a" * 9000, "invalid_token"),
@@ -180,3 +196,39 @@ def test_codec_refuses_a_token_issued_in_the_future():
     token = TokenCodec(JWT_SECRET, clock=lambda: time.time() + 3600).issue(USER)[0]
     with pytest.raises(Unauthorized):
         TokenCodec(JWT_SECRET).verify(token)
+
+
+@pytest.mark.parametrize("path", ["/auth/logout", "/auth/verify"])
+def test_the_authorization_header_wins_over_a_token_in_the_body(auth, path):
+    # The header is the caller's credential: a body naming another token must not
+    # make a logout revoke (or a verify describe) someone else's session.
+    caller, other = _good_token(), _good_token()
+    bearer = {"Authorization": f"Bearer {caller}"}
+    reply = requests.post(f"{auth.url}{path}", headers=bearer, json={"token": other}, timeout=10)
+    assert reply.status_code == 200
+    caller_after = requests.post(f"{auth.url}/auth/verify", json={"token": caller}, timeout=10)
+    other_after = requests.post(f"{auth.url}/auth/verify", json={"token": other}, timeout=10)
+    assert other_after.status_code == 200
+    assert caller_after.status_code == (401 if path == "/auth/logout" else 200)
+
+
+def test_a_bad_authorization_header_is_not_replaced_by_the_body(auth):
+    reply = requests.post(f"{auth.url}/auth/logout", headers={"Authorization": "Token x"},
+                          json={"token": _good_token()}, timeout=10)
+    assert reply.status_code == 401 and reply.json()["code"] == "invalid_authorization_header"
+
+
+ABSURD_TIMES = [kind for kind in BAD_TOKENS if kind.startswith(("exp_", "iat_"))]
+
+
+@pytest.mark.parametrize("kind", ABSURD_TIMES)
+def test_codec_refuses_absurd_times_as_invalid(kind):
+    # The guard of every other service checks tokens with this codec before asking auth.
+    with pytest.raises(Unauthorized) as refused:
+        TokenCodec(JWT_SECRET).verify(BAD_TOKENS[kind][0]())
+    assert refused.value.code == "invalid_token"
+
+
+def test_codec_accepts_the_longest_lifetime_the_service_can_be_set_to():
+    token = TokenCodec(JWT_SECRET, lifetime_seconds=30 * 86400).issue(USER)[0]
+    assert TokenCodec(JWT_SECRET).verify(token)["sub"] == USER.id

@@ -18,8 +18,12 @@ Faults, reset by reset(): `slow_paths` answer only after release() (or 30 s),
 `failing_paths` answer HTTP 500 with an HTML page, `deny` makes the user
 refuse, `foreign_key` signs ID tokens with a key not in the JWKS,
 `wrong_nonce` puts another nonce in the ID token, `thin_id_token` leaves
-email and name out of it (so the client must ask /userinfo), and
-`private_email` hides the GitHub address from /user.
+email and name out of it (so the client must ask /userinfo),
+`private_email` hides the GitHub address from /user, `email_verified` is
+what the ID token and /userinfo say about the address (True; False; None
+leaves the claim out), and `callback_iss`, when set, is sent as the RFC 9207
+`iss` parameter on every redirect back to the client (this fake's issuer is
+its url, as its discovery document says).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import hmac
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
@@ -165,7 +170,7 @@ class _OpenIDCode(OpenIDCode):
         if self.fake.thin_id_token:
             return info
         if "email" in scope:
-            info.update(email=user.email, email_verified=True)
+            info.update(email=user.email, **self.fake.email_verified_claim())
         if "profile" in scope:
             info.update(name=user.name, preferred_username=user.login)
         return info
@@ -206,7 +211,12 @@ class FakeOAuthProvider:
         self.thin_id_token = False
         self.wrong_nonce = False
         self.private_email = False
+        self.email_verified: bool | None = True
+        self.callback_iss: str | None = None
         self.release()
+
+    def email_verified_claim(self) -> dict:
+        return {} if self.email_verified is None else {"email_verified": self.email_verified}
 
     def release(self) -> None:
         """Let every request held by slow_paths go on."""
@@ -263,8 +273,8 @@ class FakeOAuthProvider:
             try:
                 grant = server.get_consent_grant(end_user=user)
             except OAuth2Error as error:
-                return server.handle_error_response(None, error)
-            return server.create_authorization_response(grant_user=user, grant=grant)
+                return self._with_iss(server.handle_error_response(None, error))
+            return self._with_iss(server.create_authorization_response(grant_user=user, grant=grant))
 
         @app.post("/token")
         def token():
@@ -280,7 +290,7 @@ class FakeOAuthProvider:
             user = self._bearer_user()
             if user is None:
                 return jsonify({"error": "invalid_token"}), 401
-            return jsonify({"sub": user.sub, "email": user.email, "email_verified": True,
+            return jsonify({"sub": user.sub, "email": user.email, **self.email_verified_claim(),
                             "name": user.name})
 
         @app.get("/github/user")
@@ -300,6 +310,14 @@ class FakeOAuthProvider:
                             {"email": user.email, "primary": True, "verified": True}])
 
         return app
+
+    def _with_iss(self, response):
+        """The redirect back to the client, with callback_iss added (RFC 9207)."""
+        location = response.headers.get("Location")
+        if self.callback_iss is not None and location:
+            separator = "&" if "?" in location else "?"
+            response.headers["Location"] = f"{location}{separator}{urlencode({'iss': self.callback_iss})}"
+        return response
 
     def _save_token(self, token, request):
         self.access_tokens[token["access_token"]] = request.user

@@ -25,12 +25,17 @@ def _sessions() -> Sessions:
 
 
 def _token() -> str:
-    """The token from a JSON body {"token": ...}, else from 'Authorization: Bearer'."""
-    if request.get_data(cache=True):
-        body = validation.json_object(request)
-        if body.get("token") is not None:
-            return validation.text(body, "token")
-    return bearer_token(request.headers.get("Authorization"))
+    """The token from 'Authorization: Bearer', else from a JSON body {"token": ...}.
+
+    The header is the caller's credential, so it wins: with both, the body's token is
+    ignored (a logout never revokes a token other than the caller's).
+    """
+    if "Authorization" in request.headers or not request.get_data(cache=True):
+        return bearer_token(request.headers.get("Authorization"))
+    body = validation.json_object(request)
+    if body.get("token") is not None:
+        return validation.text(body, "token")
+    return bearer_token(None)
 
 
 @bp.after_request

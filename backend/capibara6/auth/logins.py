@@ -7,8 +7,9 @@ the login (no login CSRF).
 
 finish() handles the callback. Nothing in its query string is trusted until
 its state equals the browser's and is found unused in the store, which uses
-it up whatever happens next: a callback URL works once. Then a provider's
-error is reported, or the code is exchanged, the user read, a token issued,
+it up whatever happens next: a callback URL works once. Then an RFC 9207
+`iss`, when the provider sends one, must be the provider's issuer; then a
+provider's error is reported, or the code is exchanged, the user read, a token issued,
 and the browser sent to CAPIBARA6_AUTH_SUCCESS_URL#token=...: the fragment,
 which browsers send neither to servers nor in a Referer.
 """
@@ -94,6 +95,7 @@ class Logins:
         if pending is None or pending.provider != name:
             raise BadRequest("this login was already completed, has expired or is unknown; start "
                              f"again at /auth/{name}", code="invalid_state")
+        provider.check_issuer(_param(params, "iss"))
         error = _param(params, "error")
         if error is not None:
             description = _param(params, "error_description")

@@ -78,6 +78,26 @@ class Provider:
     def _read_user(self, token: dict, nonce: str | None) -> Identity:
         raise NotImplementedError
 
+    def _issuer(self) -> str | None:
+        """The provider's issuer identifier (RFC 8414), which RFC 9207's iss must equal."""
+        raise NotImplementedError
+
+    def check_issuer(self, iss: str | None) -> None:
+        """RFC 9207: a callback that names its issuer must name this provider's.
+
+        A callback without iss is accepted (most providers do not send it yet);
+        one with another issuer is a mix-up (a response from another server
+        replayed here) and is refused before its code goes anywhere.
+        """
+        if iss is None:
+            return
+        with self._calling("its discovery document"):
+            expected = self._issuer()
+        if iss != expected:
+            raise BadRequest(f"the callback says it comes from the issuer '{iss}', but "
+                             f"{self.title}'s issuer is '{expected}'; start the login again",
+                             code="issuer_mismatch", provider=self.name)
+
     @contextmanager
     def _calling(self, what: str):
         try:
@@ -108,6 +128,15 @@ class GitHubProvider(Provider):
 
     API_HEADERS = {"Accept": "application/vnd.github+json"}
 
+    def __init__(self, settings: ProviderSettings, *, timeout: float):
+        super().__init__(settings, timeout=timeout)
+        # GitHub has no discovery document; the iss it sends (RFC 9207) is its authorize
+        # endpoint's parent: https://github.com/login/oauth.
+        self._authorize_parent = settings.authorize_url.rstrip("/").rsplit("/", 1)[0]
+
+    def _issuer(self) -> str:
+        return self._authorize_parent
+
     def _read_user(self, token: dict, nonce: str | None) -> Identity:
         with self._calling("the user lookup"):
             user = self._get_json("user", token)
@@ -131,6 +160,9 @@ class GitHubProvider(Provider):
 class OpenIDProvider(Provider):
     """OpenID Connect (Google and any provider with a discovery URL): the user is in the ID token."""
 
+    def _issuer(self) -> str | None:
+        return self._client.load_server_metadata().get("issuer")
+
     def _read_user(self, token: dict, nonce: str | None) -> Identity:
         with self._calling("the ID token check"):
             if "id_token" not in token:
@@ -142,8 +174,11 @@ class OpenIDProvider(Provider):
             # OIDC Core 5.3.2: a userinfo answer about another sub must not be used.
             if info.get("sub") == claims["sub"]:
                 claims = {**info, **{k: v for k, v in claims.items() if v}}
-        # An address the provider has not verified could belong to anyone.
-        email = claims.get("email") if claims.get("email_verified", True) is not False else None
+        # An address the provider does not say it verified could belong to anyone: OIDC
+        # Core 5.1 makes email_verified optional, so no claim means not verified.
+        # (Some providers send it as the string "true".)
+        verified = claims.get("email_verified") in (True, "true")
+        email = claims.get("email") if verified else None
         return Identity(id=f"{self.name}:{claims['sub']}", provider=self.name, email=email,
                         name=claims.get("name") or claims.get("preferred_username"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from capibara6.kit.auth import MAX_TOKEN_LIFETIME_SECONDS
 from capibara6.kit.settings import CommonSettings, ConfigError, Env
 
 GITHUB = "github"
@@ -71,7 +72,7 @@ class AuthSettings:
             public_url=env.url("CAPIBARA6_PUBLIC_URL", "http://127.0.0.1:5004"),
             success_url=success_url,
             token_lifetime=env.int("CAPIBARA6_AUTH_TOKEN_LIFETIME", 86400,
-                                   minimum=60, maximum=30 * 86400),
+                                   minimum=60, maximum=MAX_TOKEN_LIFETIME_SECONDS),
             provider_timeout=env.float("CAPIBARA6_AUTH_PROVIDER_TIMEOUT", 10.0,
                                        minimum=0.1, maximum=120),
             providers=providers,

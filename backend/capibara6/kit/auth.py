@@ -45,6 +45,8 @@ ALGORITHM = "HS256"
 CLOCK_SKEW_SECONDS = 30
 # A token is a few hundred bytes; anything far larger is not ours.
 MAX_TOKEN_CHARS = 8192
+# The longest lifetime the auth service can be set to (CAPIBARA6_AUTH_TOKEN_LIFETIME).
+MAX_TOKEN_LIFETIME_SECONDS = 30 * 86400
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,24 @@ class TokenCodec:
         except JoseError as error:
             raise Unauthorized(f"the token's claims are not valid: {error.description}",
                                code="invalid_token") from None
+        _check_times(decoded.claims)
         return decoded.claims
+
+
+def _check_times(claims: dict) -> None:
+    """Refuse iat/exp that no token of ours can have.
+
+    A correctly signed token with exp = 10**20 passes the expiry check but
+    breaks whatever reads the time next (a datetime, an SQLite integer);
+    the secret may also be shared with other signers. Ours are whole seconds
+    since 1970 and live at most MAX_TOKEN_LIFETIME_SECONDS.
+    """
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not all(type(value) is int for value in (iat, exp)):
+        raise Unauthorized("the token's iat and exp must be whole seconds", code="invalid_token")
+    if not 0 <= iat < exp <= iat + MAX_TOKEN_LIFETIME_SECONDS:
+        raise Unauthorized("the token's iat and exp are out of range (a lifetime of at most "
+                           f"{MAX_TOKEN_LIFETIME_SECONDS} s after 1970)", code="invalid_token")
 
 
 def bearer_token(header: str | None) -> str:

@@ -19,7 +19,29 @@ _PRIORITY = {
 }
 
 
+def _control_escapes() -> dict[int, str]:
+    # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+    codes = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return {code: named.get(chr(code), f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+            for code in codes}
+
+
+_ESCAPES = _control_escapes()
+
+
+def escape_controls(text: str) -> str:
+    """text with every control character written as an escape (a newline as \\n)."""
+    return text.translate(_ESCAPES)
+
+
 class JournalFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # The message with its values (a client's path, a provider's error...) is one line
+        # whatever they hold: a newline in a value would start a line of its own, with a
+        # <N> prefix of the client's choosing. Only the traceback below keeps its lines.
+        return escape_controls(super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
         priority = _PRIORITY.get(record.levelno, 6)
         text = super().format(record)
