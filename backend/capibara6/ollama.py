@@ -2,7 +2,13 @@
 
 Every call has a connect timeout and a read timeout. Failures become one of
 a few exceptions that say what happened, which the services map to HTTP
-statuses (unreachable 502, timeout 504, unknown model 404).
+statuses (unreachable 502, timeout 504, unknown model 404). Ollama's replies
+are read here and nowhere else: a 200 that is not an answer (not JSON, not
+an object, no message text) is a MalformedReply, and Ollama's own
+{"error": ...} in a 200 (a runner failing once the answer has begun, whole
+or mid-stream) is an OllamaError, so neither reaches a user as an empty
+answer; both are 502 upstream_error (as_api_error). Streams come out as
+ChatChunk objects whose text and totals are already checked.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ class StreamBroken(OllamaError):
     """A stream stopped before Ollama said it was done."""
 
 
+class MalformedReply(OllamaError):
+    """Ollama answered 200 with something that is not one of its answers."""
+
+
 @dataclass(frozen=True)
 class ChatResult:
     content: str
@@ -51,6 +61,19 @@ class ChatResult:
     completion_tokens: int
     done_reason: str | None
     raw: dict
+
+
+@dataclass(frozen=True)
+class ChatChunk:
+    """One piece of a streamed answer: the text it adds; the last one also has the result."""
+
+    content: str
+    model: str
+    result: ChatResult | None = None   # on the last piece: the whole text and its counts
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
 
 
 class OllamaClient:
@@ -106,39 +129,50 @@ class OllamaClient:
     # --- what we use of the API -------------------------------------------------
 
     def version(self, timeout: float | None = None) -> str:
-        return self._request("GET", "/api/version", read_timeout=timeout).json().get("version", "")
+        data = _answer(_body_json(self._request("GET", "/api/version", read_timeout=timeout)))
+        return str(data.get("version") or "")
 
     def tags(self, timeout: float | None = None) -> list[dict]:
-        return self._request("GET", "/api/tags", read_timeout=timeout).json().get("models", [])
+        data = _answer(_body_json(self._request("GET", "/api/tags", read_timeout=timeout)))
+        models = data.get("models") or []
+        if not isinstance(models, list):
+            raise MalformedReply("Ollama's model list could not be read: 'models' is not a list")
+        return [m for m in models if isinstance(m, dict)]
 
     def chat(self, model: str, messages: list[dict], *, options: dict | None = None,
              timeout: float | None = None) -> ChatResult:
         body = {"model": model, "messages": messages, "stream": False, "options": options or {}}
-        data = self._request("POST", "/api/chat", json_body=body, read_timeout=timeout).json()
-        return _result(data, data.get("message", {}).get("content", ""))
+        data = _answer(_body_json(self._request("POST", "/api/chat", json_body=body,
+                                                read_timeout=timeout)))
+        return _result(data, _message_text(data))
 
     def chat_stream(self, model: str, messages: list[dict], *,
-                    options: dict | None = None) -> Iterator[dict]:
-        """Ollama's NDJSON chunks as they arrive; the last has done=true.
+                    options: dict | None = None) -> Iterator[ChatChunk]:
+        """The answer's pieces as Ollama sends them; the last is done and has the result.
 
         Raises StreamBroken when the connection ends before the done chunk,
-        and OllamaTimeout when no chunk comes within the read timeout.
+        MalformedReply or OllamaError for a line that is not an answer, and
+        OllamaTimeout when no chunk comes within the read timeout.
         """
         body = {"model": model, "messages": messages, "stream": True, "options": options or {}}
         response = self._request("POST", "/api/chat", json_body=body, stream=True)
+        parts: list[str] = []
         try:
             for line in response.iter_lines(chunk_size=None):
                 if not line:
                     continue
                 try:
-                    chunk = json.loads(line)
+                    chunk = _answer(json.loads(line))
                 except ValueError as exc:
-                    raise StreamBroken(f"Ollama sent a line that is not JSON: {line[:80]!r}") from exc
-                if "error" in chunk:
-                    raise OllamaError(f"Ollama stopped the stream: {chunk['error']}")
-                yield chunk
+                    raise MalformedReply(f"Ollama's reply could not be read: a line that is not "
+                                         f"JSON ({line[:80]!r})") from exc
+                text = _message_text(chunk)
+                parts.append(text)
+                model_name = chunk.get("model") if isinstance(chunk.get("model"), str) else ""
                 if chunk.get("done"):
+                    yield ChatChunk(text, model_name, _result(chunk, "".join(parts)))
                     return
+                yield ChatChunk(text, model_name)
         except requests.exceptions.ConnectionError as exc:
             # urllib3 reports a read timeout mid-stream as a ConnectionError.
             if "timed out" in str(exc).lower():
@@ -151,18 +185,47 @@ class OllamaClient:
         raise StreamBroken("Ollama closed the stream before it was done")
 
 
-def stream_result(final_chunk: dict, content: str) -> ChatResult:
-    """A ChatResult from the stream's last (done) chunk and the text gathered."""
-    return _result(final_chunk, content)
+def _body_json(response: requests.Response):
+    """The JSON of a whole (not streamed) 200 reply."""
+    try:
+        return response.json()
+    except ValueError:
+        text = response.text.strip()
+        raise MalformedReply("Ollama's reply could not be read: "
+                             + (f"not JSON ({text[:80]!r})" if text else "an empty body")) from None
+
+
+def _answer(data) -> dict:
+    """data when it is one of Ollama's objects; Ollama's {"error": ...} raises OllamaError."""
+    if not isinstance(data, dict):
+        kind = {list: "a list", str: "a string", type(None): "null"}.get(type(data), "a number")
+        raise MalformedReply(f"Ollama's reply could not be read: {kind} where an object belongs")
+    if "error" in data:
+        raise OllamaError(f"Ollama reported an error: {str(data['error']).strip()[:300]}")
+    return data
+
+
+def _message_text(data: dict) -> str:
+    message = data.get("message", {})
+    text = message.get("content", "") if isinstance(message, dict) else None
+    if not isinstance(text, str):
+        raise MalformedReply("Ollama's reply could not be read: its message has no text")
+    return text
+
+
+def _count(value) -> int:
+    return value if type(value) is int and value >= 0 else 0
 
 
 def _result(data: dict, content: str) -> ChatResult:
+    model = data.get("model")
+    done_reason = data.get("done_reason")
     return ChatResult(
         content=content,
-        model=data.get("model", ""),
-        prompt_tokens=int(data.get("prompt_eval_count") or 0),
-        completion_tokens=int(data.get("eval_count") or 0),
-        done_reason=data.get("done_reason"),
+        model=model if isinstance(model, str) else "",
+        prompt_tokens=_count(data.get("prompt_eval_count")),
+        completion_tokens=_count(data.get("eval_count")),
+        done_reason=done_reason if isinstance(done_reason, str) else None,
         raw=data,
     )
 

@@ -11,7 +11,10 @@ checks it with the official `ollama` Python client, so it stays honest.
 
 Each model has a reply and timing; failure modes: "hang" (accept, never
 answer), "die" (stream a few tokens, then drop the connection), "error"
-(HTTP 500). FakeOllama.refuse() closes the listening socket so connections
+(HTTP 500), and the malformed 200s of MALFORMED: "not_json", "json_list",
+"empty" (no body) and "error_in_200" (Ollama's {"error": ...} in a 200, as
+it reports a runner that fails once the answer has begun); with
+fail_after_tokens > 0 a stream sends that many good tokens first. FakeOllama.refuse() closes the listening socket so connections
 are refused. Standard library only, so a bare host can run it:
 
     python3 ollama_server.py --host 0.0.0.0 --port 11434 --model llama3.2:latest
@@ -49,6 +52,15 @@ DEFAULT_REPLY = "¡Hola! Soy Capibara6, tu asistente. ¿En qué puedo ayudarte h
 DEFAULT_SIZE = 2019393189
 # The error Ollama answers when a model's runner cannot start.
 RUNNER_ERROR = "llama runner process has terminated: error loading model"
+# What a failing runner says in a 200 (a whole answer, or a line of a stream).
+MIDWAY_ERROR = "an error was encountered while running the model: unexpected EOF"
+# The body (or the stream's line) of each malformed 200.
+MALFORMED = {
+    "not_json": b"<html><body>upstream busy</body></html>\n",
+    "json_list": b'[{"message": {"role": "assistant", "content": "hola"}, "done": true}]\n',
+    "empty": b"",
+    "error_in_200": json.dumps({"error": MIDWAY_ERROR}).encode() + b"\n",
+}
 
 
 @dataclass
@@ -57,8 +69,9 @@ class FakeModel:
     reply: str = DEFAULT_REPLY
     token_delay: float = 0.0         # seconds between streamed tokens
     first_token_delay: float = 0.0   # seconds before the first token (or the whole answer)
-    failure: str | None = None       # None, "hang", "die" or "error"
+    failure: str | None = None       # None, "hang", "die", "error" or a key of MALFORMED
     die_after_tokens: int = 2
+    fail_after_tokens: int = 0       # a malformed stream's good tokens before the bad line
     echo: bool = False               # reply with the last user message instead
     # When set, the stream waits for it after the first token: a test can see
     # that token arrive before Ollama has sent anything more.
@@ -471,6 +484,9 @@ class FakeOllama:
                         out["context"] = [1, 2, 3]
                     return out
 
+                if model.failure in MALFORMED:
+                    return self._malformed(model, stream, [piece(t, False) for t in tokens])
+
                 if not stream:
                     if model.failure == "die":
                         self.close_connection = True
@@ -500,6 +516,26 @@ class FakeOllama:
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
+
+            def _malformed(self, model: FakeModel, stream: bool, pieces: list[dict]):
+                """A 200 whose body (or, streaming, whose line after the good tokens) is bad."""
+                bad = MALFORMED[model.failure]
+                self.send_response(200)
+                if not stream:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(bad)))
+                    self.end_headers()
+                    self.wfile.write(bad)
+                    return
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for good in pieces[:model.fail_after_tokens]:
+                    self._chunk(good)
+                if bad:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(bad), bad))
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
 
         return Handler
 

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from capibara6.kit import validation
 from capibara6.kit.errors import BadRequest
-from capibara6.ollama import OllamaClient, OllamaError, as_api_error, stream_result
+from capibara6.ollama import ChatChunk, OllamaClient, OllamaError, as_api_error
 
 ROLES = ("system", "user", "assistant")
 
@@ -105,7 +105,7 @@ class Gateway:
                       "completion_tokens": result.completion_tokens},
         }
 
-    def open_stream(self, model: str, messages: list[dict], options: dict) -> Iterator[dict]:
+    def open_stream(self, model: str, messages: list[dict], options: dict) -> Iterator[ChatChunk]:
         """Ollama's chunks; the HTTP call is made now, so a failure before the
         first byte (unreachable, unknown model) raises here and becomes a status."""
         chunks = self.client.chat_stream(model, messages, options=options)
@@ -126,19 +126,16 @@ class Gateway:
         chunks = self.open_stream(request.model, request.messages(), request.options())
 
         def events():
-            parts: list[str] = []
             try:
                 for chunk in chunks:
-                    token = chunk.get("message", {}).get("content", "")
-                    if chunk.get("done"):
-                        result = stream_result(chunk, "".join(parts))
+                    if chunk.content:
+                        yield sse({"content": chunk.content, "done": False})
+                    if chunk.done:
+                        result = chunk.result
                         yield sse({"content": "", "done": True, "full_response": result.content,
                                    "model": result.model or request.model,
                                    "tokens": result.completion_tokens})
                         return
-                    if token:
-                        parts.append(token)
-                        yield sse({"content": token, "done": False})
             except OllamaError as error:
                 yield sse({"error": str(error), "code": as_api_error(error).code, "done": True})
         return events()

@@ -9,7 +9,7 @@ from typing import Iterator
 from capibara6.chat.gateway import Gateway, new_id
 from capibara6.kit import validation
 from capibara6.kit.errors import BadRequest
-from capibara6.ollama import OllamaError, as_api_error, stream_result
+from capibara6.ollama import OllamaError, as_api_error
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
@@ -84,17 +84,16 @@ def stream(gateway: Gateway, request: dict) -> Iterator[str]:
         yield event({"role": "assistant", "content": ""}, None, model)
         try:
             for chunk in chunks:
-                model = chunk.get("model") or model
-                if chunk.get("done"):
-                    result = stream_result(chunk, "")
+                model = chunk.model or model
+                if chunk.content:
+                    yield event({"content": chunk.content}, None, model)
+                if chunk.done:
+                    result = chunk.result
                     usage = {"prompt_tokens": result.prompt_tokens,
                              "completion_tokens": result.completion_tokens,
                              "total_tokens": result.prompt_tokens + result.completion_tokens}
                     yield event({}, _finish(result.done_reason), model, usage)
                     break
-                token = chunk.get("message", {}).get("content", "")
-                if token:
-                    yield event({"content": token}, None, model)
         except OllamaError as error:
             code = as_api_error(error).code
             yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'upstream_error', 'code': code}})}\n\n"
