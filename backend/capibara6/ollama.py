@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -43,6 +44,17 @@ class ModelNotFound(OllamaError):
     def __init__(self, model: str):
         super().__init__(f"model '{model}' is not available on the Ollama host", 404)
         self.model = model
+
+
+class OllamaBusy(OllamaError):
+    """As many requests as may wait on Ollama at once already do."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, limit: int):
+        super().__init__(f"{limit} requests are already waiting on Ollama, as many as this service "
+                         f"lets wait at once; try again in a few seconds", 503)
+        self.limit = limit
 
 
 class StreamBroken(OllamaError):
@@ -76,11 +88,56 @@ class ChatChunk:
         return self.result is not None
 
 
+def waiting_limit(threads: int) -> int:
+    """How many of a service's waitress threads may wait on Ollama at once.
+
+    A hung Ollama holds each caller's thread for up to OLLAMA_TIMEOUT. Were
+    every thread held, /health would queue behind them, and with it the
+    watchdog's ping (kit/serve.py asks our own /health): systemd would kill a
+    service that is only waiting. So some threads never wait on Ollama:
+    an eighth of the pool, at least two (with one or two threads in all, one
+    may still wait, and nothing is left over).
+    """
+    return max(1, threads - max(2, threads // 8))
+
+
+class Waiting:
+    """Counts the requests waiting on Ollama; past the limit, OllamaBusy (a 503 busy)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.count = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self):
+        with self._lock:
+            if self.count >= self.limit:
+                raise OllamaBusy(self.limit)
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.count -= 1
+
+    def check(self) -> tuple[bool, dict]:
+        """/health: degraded ("busy") while every slot is taken; says how many wait."""
+        count = self.count
+        full = count >= self.limit
+        return not full, {"status": "busy" if full else "ok", "waiting": count,
+                          "max_waiting": self.limit}
+
+
 class OllamaClient:
-    def __init__(self, base_url: str, *, connect_timeout: float = 3.0, read_timeout: float = 120.0):
+    def __init__(self, base_url: str, *, connect_timeout: float = 3.0, read_timeout: float = 120.0,
+                 waiting: Waiting | None = None):
+        """waiting: when set, chat() and chat_stream() (for the whole stream) hold one of
+        its slots; consensus bounds whole queries instead, so its client has none."""
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.waiting = waiting
         # One pooled session per thread: requests.Session is not documented thread-safe.
         self._local = threading.local()
 
@@ -142,8 +199,9 @@ class OllamaClient:
     def chat(self, model: str, messages: list[dict], *, options: dict | None = None,
              timeout: float | None = None) -> ChatResult:
         body = {"model": model, "messages": messages, "stream": False, "options": options or {}}
-        data = _answer(_body_json(self._request("POST", "/api/chat", json_body=body,
-                                                read_timeout=timeout)))
+        with self._slot():
+            data = _answer(_body_json(self._request("POST", "/api/chat", json_body=body,
+                                                    read_timeout=timeout)))
         return _result(data, _message_text(data))
 
     def chat_stream(self, model: str, messages: list[dict], *,
@@ -155,7 +213,15 @@ class OllamaClient:
         OllamaTimeout when no chunk comes within the read timeout.
         """
         body = {"model": model, "messages": messages, "stream": True, "options": options or {}}
-        response = self._request("POST", "/api/chat", json_body=body, stream=True)
+        # The slot is held until the stream ends or its reader drops it: a stream holds a thread.
+        with self._slot():
+            yield from self._stream_chunks(self._request("POST", "/api/chat", json_body=body,
+                                                         stream=True))
+
+    def _slot(self):
+        return self.waiting.slot() if self.waiting is not None else nullcontext()
+
+    def _stream_chunks(self, response: requests.Response) -> Iterator[ChatChunk]:
         parts: list[str] = []
         try:
             for line in response.iter_lines(chunk_size=None):
@@ -249,4 +315,6 @@ def as_api_error(error: OllamaError):
         return errors.UpstreamTimeout(str(error))
     if isinstance(error, OllamaUnavailable):
         return errors.UpstreamUnavailable(str(error))
+    if isinstance(error, OllamaBusy):
+        return errors.Busy(str(error), retry_after=OllamaBusy.RETRY_AFTER_SECONDS)
     return errors.UpstreamError(str(error))

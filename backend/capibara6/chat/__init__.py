@@ -11,16 +11,17 @@ def create_app(environ=None):
     from capibara6.chat.conversations import ConversationStore
     from capibara6.chat.gateway import Gateway
     from capibara6.chat.settings import ChatSettings
-    from capibara6.ollama import OllamaClient
+    from capibara6.ollama import OllamaClient, Waiting, waiting_limit
 
     settings = ChatSettings.from_env(Env(environ))
+    waiting = Waiting(waiting_limit(settings.common.threads))
     client = OllamaClient(settings.ollama_url, connect_timeout=settings.ollama_connect_timeout,
-                          read_timeout=settings.ollama_timeout)
+                          read_timeout=settings.ollama_timeout, waiting=waiting)
     gateway = Gateway(client, settings.ollama_model)
     store = ConversationStore(settings.common.state_dir)
     runtime = Runtime(
         "chat",
-        checks={"ollama": gateway.ollama_check},
+        checks={"ollama": gateway.ollama_check, "ollama_waiting": waiting.check},
         status=lambda: f"serving; Ollama {settings.ollama_url}, model {settings.ollama_model}",
     )
     app = create_base_app(settings.common, blueprints=[bp], runtime=runtime,

@@ -20,7 +20,7 @@ def create_app(environ=None):
     from capibara6.consensus.config import load_config
     from capibara6.consensus.engine import Consensus
     from capibara6.consensus.settings import ConsensusSettings
-    from capibara6.ollama import OllamaClient
+    from capibara6.ollama import OllamaClient, Waiting, waiting_limit
 
     settings = ConsensusSettings.from_env(Env(environ))
     client = OllamaClient(settings.ollama_url, connect_timeout=settings.ollama_connect_timeout,
@@ -30,10 +30,11 @@ def create_app(environ=None):
         lambda: load_config(settings.config_path, fallback_timeout=settings.ollama_timeout),
         max_prompt_chars=settings.max_prompt_chars,
         max_models=settings.max_models,
+        waiting=Waiting(waiting_limit(settings.common.threads)),
     )
     runtime = Runtime(
         "consensus",
-        checks={"ollama": consensus.ollama_check},
+        checks={"ollama": consensus.ollama_check, "ollama_waiting": consensus.waiting.check},
         reload=consensus.reload,
         status=consensus.status_line,
     )

@@ -11,7 +11,7 @@ from capibara6.consensus.config import METHODS, ConsensusConfig, fill
 from capibara6.consensus.fanout import Answer, Call, FanOut, Failure, ask_all
 from capibara6.consensus.query import Query, parse_query
 from capibara6.kit.errors import BadRequest, UpstreamUnavailable
-from capibara6.ollama import OllamaClient, OllamaError
+from capibara6.ollama import OllamaBusy, OllamaClient, OllamaError, Waiting, as_api_error
 
 TAGS_TIMEOUT_S = 3.0
 log = logging.getLogger("capibara6.consensus")
@@ -19,8 +19,11 @@ log = logging.getLogger("capibara6.consensus")
 
 class Consensus:
     def __init__(self, client: OllamaClient, load_config: Callable[[], ConsensusConfig], *,
-                 max_prompt_chars: int, max_models: int):
+                 max_prompt_chars: int, max_models: int, waiting: Waiting):
+        """waiting bounds the queries in flight: each holds a waitress thread until its
+        models answer or pass their deadlines (its calls run on threads of their own)."""
         self.client = client
+        self.waiting = waiting
         self._load_config = load_config
         self.config = load_config()
         self.max_prompt_chars = max_prompt_chars
@@ -36,6 +39,13 @@ class Consensus:
         config = self.config  # one config for the whole query, even if a reload lands meanwhile
         query = parse_query(body, config, max_prompt_chars=self.max_prompt_chars,
                             max_models=self.max_models)
+        try:
+            with self.waiting.slot():
+                return self._answer(query, config)
+        except OllamaBusy as error:
+            raise as_api_error(error) from None
+
+    def _answer(self, query: Query, config: ConsensusConfig) -> dict:
         self._check_models_exist(query.unconfigured_models(config))
         started = time.perf_counter()
         messages = query.template.messages(query.prompt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 class ApiError(Exception):
     status = 500
     code = "internal_error"
+    headers: dict[str, str] = {}   # sent with the error response
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
                  **extra):
@@ -62,6 +63,17 @@ class UpstreamError(ApiError):
 class NotReady(ApiError):
     status = 503
     code = "not_ready"
+
+
+class Busy(ApiError):
+    """Too much is in flight to take this request now; Retry-After says when to come back."""
+
+    status = 503
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int, **extra):
+        super().__init__(message, **extra)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class UpstreamTimeout(ApiError):
