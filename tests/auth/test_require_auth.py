@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 import requests
+from joserfc import jwt
+from joserfc.jwk import OctKey
 
 from capibara6.kit.auth import (AuthUnavailable, Identity, RevocationCheck, TokenCodec,
                                 bearer_token)
@@ -78,6 +80,15 @@ def test_forged_token_is_401(guarded):
     reply = call(guarded, forged)
     assert reply.status_code == 401 and reply.json()["code"] == "invalid_token"
     assert reply.headers["WWW-Authenticate"] == 'Bearer realm="capibara6", error="invalid_token"'
+
+
+def test_token_with_an_absurd_expiry_is_401_here_too(guarded):
+    # Signed with the right secret, exp in the year 3e12: was passed on to the auth
+    # service, whose 500 made this a 503 auth_unavailable.
+    claims = {**TokenCodec(JWT_SECRET).issue(USER)[1], "exp": 10**20}
+    absurd = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(JWT_SECRET.encode()))
+    reply = call(guarded, absurd)
+    assert reply.status_code == 401 and reply.json()["code"] == "invalid_token"
 
 
 def test_token_from_a_real_login_serves_until_logout(guarded, auth, oauth_provider):
