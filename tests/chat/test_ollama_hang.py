@@ -154,6 +154,30 @@ def test_stream_slot_is_freed_when_the_stream_ends(fake_ollama, notify, tmp_path
         chat.stop()
 
 
+def test_stream_slot_is_freed_when_the_client_goes_away(notify, tmp_path):
+    gate = threading.Event()
+    with FakeOllama([FakeModel("llama3.2:latest", reply="uno dos tres " * 50, gate=gate)]) as fake:
+        chat = _start("chat", fake, notify, tmp_path)
+        try:
+            body = b'{"message": "hola"}'
+            browser = socket.create_connection(("127.0.0.1", chat.port), timeout=10)
+            browser.sendall(b"POST /api/chat/stream HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                            b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            received = b""
+            while b"data: " not in received:
+                piece = browser.recv(65536)
+                assert piece, received
+                received += piece
+            waiting = requests.get(f"{chat.url}/health", timeout=10).json()["checks"]["ollama_waiting"]
+            assert waiting["waiting"] == 1
+            browser.close()  # the browser tab is closed mid-answer
+            gate.set()  # Ollama goes on; our next writes fail and the stream is dropped
+            _wait_for(lambda: requests.get(f"{chat.url}/health", timeout=10)
+                      .json()["checks"]["ollama_waiting"]["waiting"] == 0)
+        finally:
+            chat.stop()
+
+
 def test_consensus_with_ollama_hung_answers_busy_past_the_bound(hung_ollama, notify, tmp_path):
     config = write_config(tmp_path / "consensus.yaml", {
         "defaults": {"method": "vote", "template": "general", "aggregator": "alpha"},

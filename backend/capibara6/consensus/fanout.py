@@ -108,7 +108,7 @@ def _ask(client: OllamaClient, call: Call, options: dict, results: queue.Queue) 
     except OllamaError as error:
         results.put(Failure(call.model, str(error), as_api_error(error).code, elapsed_ms()))
         return
-    except Exception as error:  # noqa: BLE001 - e.g. a reply that is not JSON
+    except Exception as error:  # noqa: BLE001 - a bug; ollama.py turns every bad reply into OllamaError
         # Whatever went wrong, the caller must hear of it now, not at the deadline.
         log.warning("asking %s failed unexpectedly: %r", call.model, error)
         results.put(Failure(call.model, "Ollama's reply could not be read", "upstream_error",
