@@ -79,6 +79,7 @@ async function send(text) {
       signal: running.signal, onChange, onNotice: (message) => notify(message, { error: true }),
     });
     answer.state = "done";
+    status.recheckIfNotAllOk(page.status);
   } catch (error) {
     answer.state = isAbort(error) ? "stopped" : "error";
     if (!isAbort(error)) {

@@ -37,6 +37,13 @@ export function checkAll(list) {
     .finally(() => { timer = window.setTimeout(() => checkAll(list), CHECK_EVERY_MS); });
 }
 
+/** Check again when a light is not green (an answer just worked: something may be back). */
+export function recheckIfNotAllOk(list) {
+  if (list.querySelector("li:not([data-state='ok'])")) {
+    checkAll(list);
+  }
+}
+
 async function check(list, service) {
   let state = "down";
   let body = null;
