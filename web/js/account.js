@@ -5,7 +5,7 @@
 import { ApiError, endpoint, postJson } from "./api.js";
 import * as session from "./session.js";
 
-const PROVIDERS = { github: "GitHub", google: "Google", oidc: "tu proveedor (OIDC)" };
+const PROVIDERS = { github: "GitHub", google: "Google", oidc: "OIDC" };
 
 export class Account {
   constructor(box, notify) {

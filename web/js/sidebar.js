@@ -12,6 +12,12 @@ export class Sidebar {
 
   show(currentId) {
     this.list.replaceChildren();
+    if (!store.list().length) {
+      const empty = document.createElement("li");
+      empty.className = "empty";
+      empty.textContent = "Aún no hay conversaciones guardadas en este navegador.";
+      this.list.append(empty);
+    }
     for (const conversation of store.list()) {
       const item = document.createElement("li");
       item.dataset.id = conversation.id;
@@ -20,9 +26,9 @@ export class Sidebar {
       }
       const open = this.button("open", conversation.title || "Conversación nueva", "Abrir");
       open.addEventListener("click", () => this.onOpen(conversation.id));
-      const rename = this.button("rename", "Renombrar", `Renombrar «${conversation.title}»`);
+      const rename = this.button("rename", "✎", `Renombrar «${conversation.title}»`);
       rename.addEventListener("click", () => this.rename(item, conversation));
-      const remove = this.button("delete", "Eliminar", `Eliminar «${conversation.title}»`);
+      const remove = this.button("delete", "✕", `Eliminar «${conversation.title}»`);
       remove.addEventListener("click", () => this.remove(remove, conversation.id));
       item.append(open, rename, remove);
       this.list.append(item);
@@ -35,6 +41,7 @@ export class Sidebar {
     node.className = kind;
     node.textContent = label;
     node.title = title;
+    node.setAttribute("aria-label", title);
     return node;
   }
 
@@ -74,7 +81,8 @@ export class Sidebar {
   remove(button, id) {
     if (button.dataset.confirm !== "yes") {
       button.dataset.confirm = "yes";
-      button.textContent = "¿Eliminar? Confirmar";
+      button.textContent = "¿Eliminar?";
+      button.setAttribute("aria-label", "Confirmar: eliminar esta conversación");
       return;
     }
     store.remove(id);
