@@ -14,14 +14,12 @@ page fails the test. Screenshots go to .cache/screenshots/ (see README.md).
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.auth.conftest import auth_env
@@ -29,7 +27,7 @@ from tests.conftest import ROOT, ServiceProcess, free_port
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.fakes.ollama_server import FakeModel, FakeOllama
 from tests.frontdoor import SERVICES, Nginx
-from tests.mcp.conftest import start_mcp, write_corpus
+from tests.mcp.conftest import start_mcp, wait_ready, write_corpus
 
 CHROMIUM = "/usr/bin/chromium"
 # Headless, as root, and nothing that reaches for the network by itself (it is closed here).
@@ -52,7 +50,6 @@ class Stack:
     services: dict[str, ServiceProcess]
     envs: dict[str, dict]
     folder: Path
-    models: dict[str, dict] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -63,23 +60,8 @@ class Stack:
         old = self.services[name]
         old.stop()
         self.services[name] = ServiceProcess(name, self.envs[name], self.folder, port=old.port).start()
-        wait_healthy(self.services[name])
+        wait_ready(self.services[name])
         return self.services[name]
-
-
-def wait_healthy(proc: ServiceProcess, wait: float = 240) -> None:
-    """Until /health is 200 (a warm-up, such as TTS's model load or MCP's index, is over)."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if proc.proc.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.log()}")
-        try:
-            if requests.get(proc.url + "/health", timeout=5).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{proc.name} was not ready within {wait}s:\n{proc.log()}")
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +86,7 @@ def stack(tmp_path_factory):
         if name == "mcp":
             return start_mcp(folder, envs[name])
         proc = ServiceProcess(name, envs[name], folder).start()
-        wait_healthy(proc)
+        wait_ready(proc)
         return proc
 
     with ThreadPoolExecutor(len(SERVICES)) as pool:
