@@ -14,11 +14,12 @@ import re
 
 import pytest
 import requests
+from playwright.sync_api import expect
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from capibara6.kit.services import SERVICES as PORTS
 from tests.auth.conftest import JWT_SECRET
-from tests.browser.conftest import open_page
+from tests.browser.conftest import answer_done, open_page, send
 from tests.conftest import ROOT
 from tests.frontdoor import SERVICES, locations, render, route_to
 
@@ -125,3 +126,22 @@ def test_every_page_is_served_with_the_role_csp(stack):
         assert not re.search(r"<script(?![^>]*\bsrc=)", html), page.name
         assert not re.search(r"\son[a-z]+\s*=", html), page.name
         assert " style=" not in html, page.name
+
+
+def test_services_config_js_marks_as_not_deployed_have_no_controls(browser, stack):
+    only_chat = (WEB / "config.js").read_text().replace("enabled: true", "enabled: false")
+    context = browser.new_context()
+    context.route("**/config.js", lambda route: route.fulfill(content_type="application/javascript",
+                                                              body=only_chat))
+    page = context.new_page()
+    page.goto(stack.url)
+    expect(page.locator("#status li")).to_have_count(1)
+    expect(page.locator("#status li[data-service=chat]")).to_have_attribute("data-state", "ok")
+    expect(page.locator("#consensus-toggle")).to_be_hidden()
+    expect(page.locator("#mcp-toggle")).to_be_hidden()
+    send(page, "hola")
+    answer = answer_done(page)
+    expect(answer.locator("[data-action=copy]")).to_be_visible()
+    expect(answer.locator("[data-action=speak], audio")).to_have_count(0)
+    expect(page.locator("#account")).to_be_empty()
+    context.close()

@@ -90,7 +90,8 @@ async function failure(service, response) {
     body = await response.json().catch(() => null);
   }
   if (body && typeof body.error === "string") {
-    return new ApiError(`El servicio de ${title} respondió: ${body.error}`,
+    const hint = response.status === 401 ? " (inicia sesión para continuar)" : "";
+    return new ApiError(`El servicio de ${title} respondió: ${body.error}${hint}`,
                         { service, status: response.status, code: body.code || "" });
   }
   // No JSON: nginx's own page, because the service behind it is down or restarting.

@@ -3,7 +3,7 @@
 // a new line, Esc stops the answer being written.
 
 import { Account } from "./account.js";
-import { getJson, isAbort, postJson } from "./api.js";
+import { SERVICES, getJson, isAbort, postJson } from "./api.js";
 import { ask, history } from "./ask.js";
 import { speakable } from "./markdown.js";
 import { Sidebar } from "./sidebar.js";
@@ -181,8 +181,12 @@ $("new-chat").addEventListener("click", () => open(store.create()));
 $("save").addEventListener("click", saveToServer);
 $("notice-close").addEventListener("click", () => { page.notice.hidden = true; });
 page.model.addEventListener("change", () => window.localStorage.setItem("capibara6.model", page.model.value));
+// A service config.js marks as not deployed has no control on the page.
+page.consensus.closest("label").hidden = !SERVICES.consensus.enabled;
+page.mcp.closest("label").hidden = !SERVICES.mcp.enabled;
 for (const toggle of [page.consensus, page.mcp]) {
-  toggle.checked = window.localStorage.getItem(`capibara6.${toggle.id}`) === "on";
+  toggle.checked = !toggle.closest("label").hidden &&
+    window.localStorage.getItem(`capibara6.${toggle.id}`) === "on";
   toggle.addEventListener("change", () => window.localStorage.setItem(`capibara6.${toggle.id}`,
                                                                       toggle.checked ? "on" : "off"));
 }

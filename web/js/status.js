@@ -14,9 +14,12 @@ export function onHealth(listener) {
   listeners.push(listener);
 }
 
+// The services config.js lists as deployed.
+const watched = Object.keys(SERVICES).filter((service) => SERVICES[service].enabled);
+
 export function start(list) {
   list.replaceChildren();
-  for (const service of Object.keys(SERVICES)) {
+  for (const service of watched) {
     const item = document.createElement("li");
     item.dataset.service = service;
     item.dataset.state = "unknown";
@@ -33,7 +36,7 @@ export function start(list) {
 
 export function checkAll(list) {
   window.clearTimeout(timer);
-  Promise.all(Object.keys(SERVICES).map((service) => check(list, service)))
+  Promise.all(watched.map((service) => check(list, service)))
     .finally(() => { timer = window.setTimeout(() => checkAll(list), CHECK_EVERY_MS); });
 }
 

@@ -1,6 +1,7 @@
 // The messages on screen. Text from people and models goes in with
 // textContent, or through markdown.render(), which escapes it first.
 
+import { SERVICES } from "./api.js";
 import { render } from "./markdown.js";
 
 const METHODS = { vote: "votación", weighted: "votación ponderada", synthesis: "síntesis", first: "la más rápida" };
@@ -73,12 +74,13 @@ export function messageElement(message, index) {
   bubble.append(error);
   const actions = element("div", "actions");
   actions.append(button("copy", "Copiar", "Copiar la respuesta"),
-                 button("regenerate", "Regenerar", "Pedir otra respuesta a la misma pregunta"),
-                 button("speak", "Escuchar", "Leer la respuesta en voz alta"));
-  const audio = element("audio", "speech");
-  audio.controls = true;
-  audio.hidden = true;
-  actions.append(audio);
+                 button("regenerate", "Regenerar", "Pedir otra respuesta a la misma pregunta"));
+  if (SERVICES.tts.enabled) {
+    const audio = element("audio", "speech");
+    audio.controls = true;
+    audio.hidden = true;
+    actions.append(button("speak", "Escuchar", "Leer la respuesta en voz alta"), audio);
+  }
   article.append(actions);
   updateMessage(article, message);
   return article;
