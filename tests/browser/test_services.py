@@ -4,9 +4,11 @@ kept in the browser and saved on the server."""
 from __future__ import annotations
 
 import io
+import time
 import wave
 from pathlib import Path
 
+import requests
 from playwright.sync_api import expect
 
 from capibara6.chat.conversations import ConversationStore
@@ -75,11 +77,26 @@ def test_consensus_shows_every_answer_the_combined_one_and_the_agreement(page, s
     expect(page.locator("#consensus-toggle")).to_be_checked()
 
 
+VACATION_QUESTION = "¿Cuántos días de vacaciones tienen los empleados de Capibara6?"
+
+
+def wait_until_indexed(stack, question: str, wait: float = 120) -> None:
+    """MCP may answer before its documents are in the index (background indexing): wait for them."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        reply = requests.post(f"{stack.nginx.url}/api/mcp/augment", json={"prompt": question}, timeout=30)
+        if reply.status_code == 200 and reply.json()["needs_context"]:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"MCP found no context for {question!r} within {wait}s")
+
+
 def test_mcp_adds_context_to_the_question_and_shows_its_sources(page, stack, model):
+    wait_until_indexed(stack, VACATION_QUESTION)
     model(OTHER_MODEL, reply="Tienen 23 días laborables al año.")
     page.locator("#model").select_option(OTHER_MODEL)
     page.locator("#mcp-toggle").check()
-    send(page, "¿Cuántos días de vacaciones tienen los empleados de Capibara6?")
+    send(page, VACATION_QUESTION)
     answer = answer_done(page)
     sent = stack.ollama.stats.chat_requests[-1]["messages"][-1]["content"]
     assert sent.startswith("[CONTEXTO VERIFICADO]") and "23 días laborables" in sent
@@ -88,8 +105,7 @@ def test_mcp_adds_context_to_the_question_and_shows_its_sources(page, stack, mod
     sources.locator("summary").click()
     expect(sources.locator("li").first).to_contain_text("23 días laborables")
     # The conversation keeps the question as asked, not the augmented prompt.
-    expect(page.locator("article.message.user .plain")).to_have_text(
-        "¿Cuántos días de vacaciones tienen los empleados de Capibara6?")
+    expect(page.locator("article.message.user .plain")).to_have_text(VACATION_QUESTION)
 
 
 def conversation_titles(page):
