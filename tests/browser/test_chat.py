@@ -145,7 +145,7 @@ def test_html_in_an_answer_is_shown_as_text_and_never_runs(page, model):
     assert page.locator("#messages i, #messages script").count() == 0
     assert page.evaluate("window.__pwned") is None
     page.locator("#messages article.message.assistant").first.scroll_into_view_if_needed()
-    screenshot(page, "answer-with-code")
+    screenshot(page, "html-shown-as-text")
 
 
 def test_markdown_renderer_escapes_before_it_renders(page):
@@ -167,13 +167,17 @@ def test_markdown_renderer_escapes_before_it_renders(page):
 
 def test_copy_and_regenerate_on_an_answer(page, stack, model):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    model(OTHER_MODEL, reply="Primera respuesta.")
+    first = "Primera respuesta:\n\n```sh\nmake serve-web\n```"
+    model(OTHER_MODEL, reply=first)
     page.locator("#model").select_option(OTHER_MODEL)
     send(page, "Dime algo")
     answer = answer_done(page)
     answer.locator("[data-action=copy]").click()
     expect(answer.locator("[data-action=copy]")).to_have_text("¡Copiado!")
-    assert page.evaluate("navigator.clipboard.readText()") == "Primera respuesta."
+    assert page.evaluate("navigator.clipboard.readText()") == first
+    answer.locator(".copy-code").click()
+    expect(answer.locator(".copy-code")).to_have_text("¡Copiado!")
+    assert page.evaluate("navigator.clipboard.readText()") == "make serve-web"
 
     model(OTHER_MODEL, reply="Segunda respuesta.")
     asked = len(stack.ollama.stats.chat_requests)

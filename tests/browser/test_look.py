@@ -41,7 +41,6 @@ def test_the_theme_follows_the_system(browser, stack, model, scheme):
     answer_done(page)
     code = brightness(page, ".code-block pre")
     assert (code < 0.15) if scheme == "dark" else (code > 0.7)
-    if scheme == "dark":
-        screenshot(page, "dark")
+    screenshot(page, "dark" if scheme == "dark" else "answer-with-code")
     page.context.close()
     assert problems == []
