@@ -72,6 +72,17 @@ def test_stop_ends_the_stream_and_the_page_stays_usable(page, model, stack):
     expect(page.locator("article.message.assistant")).to_have_count(3)
 
 
+def test_an_answer_cut_by_leaving_the_page_is_kept_as_stopped(page, model):
+    model(DEFAULT_MODEL, token_delay=0.1)
+    send(page, words(100))
+    expect(last_answer(page).locator(".content")).to_contain_text("palabra3")
+    page.reload()
+    stopped = answer_done(page, "stopped")
+    expect(stopped.locator(".content")).to_contain_text("palabra3")
+    expect(stopped.locator("[data-action=regenerate]")).to_be_enabled()
+    expect(page.locator("#send")).to_be_visible()
+
+
 def test_enter_sends_and_shift_enter_is_a_new_line(page, stack):
     before = len(stack.ollama.stats.chat_requests)
     prompt = page.locator("#prompt")

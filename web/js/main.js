@@ -65,6 +65,16 @@ async function send(text) {
   const article = articleOf(current.messages.length - 1);
   page.prompt.value = "";
   setRunning(new AbortController());
+  // Leaving the page mid-answer stops it and keeps what arrived.
+  const controller = running;
+  const keepSoFar = () => {
+    controller.abort();
+    answer.state = "stopped";
+    store.save(current);
+  };
+  // beforeunload: before the browser cuts the stream (mobile browsers may only send pagehide).
+  window.addEventListener("beforeunload", keepSoFar);
+  window.addEventListener("pagehide", keepSoFar);
   let frame = 0;
   const onChange = () => {
     frame = frame || window.requestAnimationFrame(() => {
@@ -87,6 +97,8 @@ async function send(text) {
       status.checkAll(page.status);
     }
   } finally {
+    window.removeEventListener("beforeunload", keepSoFar);
+    window.removeEventListener("pagehide", keepSoFar);
     window.cancelAnimationFrame(frame);
     setRunning(null);
     store.save(current);
@@ -121,20 +133,16 @@ function regenerate(index) {
 async function copy(text, button) {
   try {
     await navigator.clipboard.writeText(text);
+    const label = button.textContent;
     button.textContent = "¡Copiado!";
+    window.setTimeout(() => { button.textContent = label; }, 2000);
   } catch {
     notify("El navegador no dejó copiar al portapapeles; selecciona el texto y cópialo a mano.", { error: true });
   }
 }
 
 async function saveToServer() {
-  const pairs = [];
-  conversation.messages.forEach((message, index) => {
-    const next = conversation.messages[index + 1];
-    if (message.role === "user" && next && next.role === "assistant" && next.content) {
-      pairs.push({ message: message.content, response: next.content, model: next.model || "" });
-    }
-  });
+  const pairs = store.exchanges(conversation);
   if (!pairs.length) {
     notify("Aún no hay ninguna respuesta que guardar en esta conversación.");
     return;

@@ -25,7 +25,22 @@ export function list() {
 }
 
 export function get(id) {
-  return read().find((conversation) => conversation.id === id) || null;
+  const found = read().find((conversation) => conversation.id === id) || null;
+  for (const message of found ? found.messages : []) {
+    if (message.state === "streaming") {
+      message.state = "stopped";  // its page closed (or moved on) while it was being written
+    }
+  }
+  return found;
+}
+
+/** The question-and-answer pairs that have an answer, as /api/save-conversation takes them. */
+export function exchanges(conversation) {
+  return conversation.messages.flatMap((message, index) => {
+    const next = conversation.messages[index + 1];
+    return message.role === "user" && next && next.role === "assistant" && next.content
+      ? [{ message: message.content, response: next.content, model: next.model || "" }] : [];
+  });
 }
 
 export function create() {
