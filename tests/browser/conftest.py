@@ -15,6 +15,7 @@ page fails the test. Screenshots go to .cache/screenshots/ (see README.md).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,7 +28,7 @@ from tests.conftest import ROOT, ServiceProcess, free_port
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.fakes.ollama_server import FakeModel, FakeOllama
 from tests.frontdoor import SERVICES, Nginx
-from tests.mcp.conftest import start_mcp, wait_ready, write_corpus
+from tests.mcp.conftest import wait_ready, write_corpus
 
 CHROMIUM = "/usr/bin/chromium"
 # Headless, as root, and nothing that reaches for the network by itself (it is closed here).
@@ -59,48 +60,48 @@ class Stack:
         """Start a stopped service again on its port (nginx's upstream stays the same)."""
         old = self.services[name]
         old.stop()
-        self.services[name] = ServiceProcess(name, self.envs[name], self.folder, port=old.port).start()
-        wait_ready(self.services[name])
-        return self.services[name]
+        new = self.services[name] = ServiceProcess(name, self.envs[name], self.folder, port=old.port)
+        new.start()
+        wait_ready(new)
+        return new
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
-    ollama = FakeOllama([FakeModel(DEFAULT_MODEL, echo=True, token_delay=TOKEN_DELAY),
-                         FakeModel(OTHER_MODEL, reply=OTHER_REPLY, token_delay=TOKEN_DELAY)]).start()
-    provider = FakeOAuthProvider().start()
-    nginx_port = free_port()
-    landing = SimpleNamespace(url=f"http://127.0.0.1:{nginx_port}/login.html")
-    common = {"OLLAMA_URL": ollama.url, "OLLAMA_MODEL": DEFAULT_MODEL}
-    envs = {
-        "chat": common,
-        "tts": {"CAPIBARA6_TTS_ENGINE": "espeak"},
-        "mcp": {"CAPIBARA6_MCP_DOCS_DIR": str(write_corpus(folder / "docs"))},
-        # Public URL: nginx's, so the provider sends the browser back through it.
-        "auth": auth_env(provider, landing, nginx_port),
-        "consensus": common,
-    }
+    with ExitStack() as cleanup:  # whatever started is stopped, even when a later start fails
+        ollama = FakeOllama([FakeModel(DEFAULT_MODEL, echo=True, token_delay=TOKEN_DELAY),
+                             FakeModel(OTHER_MODEL, reply=OTHER_REPLY, token_delay=TOKEN_DELAY)]).start()
+        cleanup.callback(ollama.stop)
+        provider = FakeOAuthProvider().start()
+        cleanup.callback(provider.stop)
+        nginx_port = free_port()
+        landing = SimpleNamespace(url=f"http://127.0.0.1:{nginx_port}/login.html")
+        common = {"OLLAMA_URL": ollama.url, "OLLAMA_MODEL": DEFAULT_MODEL}
+        envs = {
+            "chat": common,
+            "tts": {"CAPIBARA6_TTS_ENGINE": "espeak"},
+            "mcp": {"CAPIBARA6_MCP_DOCS_DIR": str(write_corpus(folder / "docs"))},
+            # Public URL: nginx's, so the provider sends the browser back through it.
+            "auth": auth_env(provider, landing, nginx_port),
+            "consensus": common,
+        }
+        services = {name: ServiceProcess(name, envs[name], folder) for name in SERVICES}
+        cleanup.callback(lambda: [proc.stop() for proc in services.values()])  # restarted ones too
 
-    def start(name: str) -> ServiceProcess:
-        if name == "mcp":
-            return start_mcp(folder, envs[name])
-        proc = ServiceProcess(name, envs[name], folder).start()
-        wait_ready(proc)
-        return proc
+        def start(proc: ServiceProcess) -> None:
+            # Patient: mcp's torch import holds the GIL for seconds on 2 busy cores.
+            proc.start(wait=240)
+            wait_ready(proc)
 
-    with ThreadPoolExecutor(len(SERVICES)) as pool:
-        futures = {name: pool.submit(start, name) for name in SERVICES}
-    services = {name: future.result() for name, future in futures.items()}
-    nginx = Nginx(folder / "nginx", port=nginx_port, web_root=ROOT / "web",
-                  backends={name: f"127.0.0.1:{proc.port}" for name, proc in services.items()}).start()
-    stack = Stack(ollama, provider, nginx, services, envs, folder)
-    yield stack
-    nginx.stop()
-    for proc in stack.services.values():
-        proc.stop()
-    provider.stop()
-    ollama.stop()
+        with ThreadPoolExecutor(len(services)) as pool:
+            for started in [pool.submit(start, proc) for proc in services.values()]:
+                started.result()
+        nginx = Nginx(folder / "nginx", port=nginx_port, web_root=ROOT / "web",
+                      backends={name: f"127.0.0.1:{proc.port}" for name, proc in services.items()})
+        cleanup.callback(nginx.stop)
+        nginx.start()
+        yield Stack(ollama, provider, nginx, services, envs, folder)
 
 
 @pytest.fixture(scope="session")
