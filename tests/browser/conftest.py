@@ -39,6 +39,9 @@ DEFAULT_MODEL = "llama3.2:latest"
 OTHER_MODEL = "qwen2.5:7b"
 TOKEN_DELAY = 0.02
 OTHER_REPLY = "Respuesta de Qwen: el capibara es el roedor más grande del mundo."
+# Patience for actions and assertions on 2 shared cores (a wait ends as soon as it is met).
+TIMEOUT_MS = 15000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @dataclass
@@ -135,7 +138,7 @@ def model(stack):
 def open_page(browser, url: str, color_scheme: str = "light"):
     """A fresh context and page; returns (page, problems): CSP violations and uncaught errors."""
     context = browser.new_context(color_scheme=color_scheme, viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(15000)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
@@ -176,8 +179,9 @@ def send(page: Page, text: str) -> None:
     page.locator("#prompt").press("Enter")
 
 
-def answer_done(page: Page, state: str = "done", timeout: float = 30000):
+def answer_done(page: Page, state: str = "done"):
+    """The last answer, once it has finished in that state (done, stopped or error)."""
     answer = last_answer(page)
-    expect(answer).to_have_attribute("data-state", state, timeout=timeout)
+    expect(answer).to_have_attribute("data-state", state, timeout=2 * TIMEOUT_MS)
     return answer
 

@@ -54,7 +54,7 @@ def test_stop_ends_the_stream_and_the_page_stays_usable(page, model, stack):
     expect(page.locator("#stop")).to_be_visible()
     expect(last_answer(page).locator(".content")).to_contain_text("palabra3")
     page.locator("#stop").click()
-    stopped = answer_done(page, "stopped", timeout=3000)
+    stopped = answer_done(page, "stopped")
     expect(stopped).to_contain_text("(respuesta detenida)")
     shown = stopped.locator(".content").inner_text()
     assert "palabra3" in shown and "palabra199" not in shown
@@ -65,7 +65,7 @@ def test_stop_ends_the_stream_and_the_page_stays_usable(page, model, stack):
     send(page, words(200))
     expect(last_answer(page).locator(".content")).to_contain_text("palabra2")
     page.keyboard.press("Escape")
-    answer_done(page, "stopped", timeout=3000)
+    answer_done(page, "stopped")
     model(DEFAULT_MODEL, token_delay=0.0)
     send(page, "¿Sigues ahí?")
     expect(answer_done(page).locator(".content")).to_have_text("¿Sigues ahí?")
