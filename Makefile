@@ -1,5 +1,5 @@
 # Thin wrappers; the scripts hold the logic.
-.PHONY: demo demo-down serve-chat test bench bench-mcp bench-rolling lint
+.PHONY: demo demo-down serve-chat serve-web test bench bench-mcp bench-rolling lint
 
 # The local deployment: two Debian 12 hosts with systemd (podman), site.yml
 # against them, then where each service's /health answers.
@@ -13,6 +13,12 @@ demo-down:
 serve-chat:
 	scripts/bootstrap
 	.venv/bin/capibara6 serve chat
+
+# The page for working on it: web/ on http://127.0.0.1:8000 and the five
+# services on 5001-5005, against OLLAMA_URL (scripts/serve-web --fake-ollama
+# runs without an Ollama).
+serve-web:
+	scripts/serve-web
 
 lint:
 	scripts/bootstrap

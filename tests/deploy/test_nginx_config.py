@@ -1,61 +1,16 @@
-"""capibara6_nginx's template, rendered with plain Jinja2 (as a browser test
-outside Ansible would): every route of every service's blueprint reaches that
+"""capibara6_nginx's template, rendered with plain Jinja2 (tests/frontdoor.py, which
+the browser tests serve the page with): every route of every service's blueprint reaches that
 service through nginx's location matching, no location points at a path no
 service has, and TLS switches on with both certificate paths."""
 
 from __future__ import annotations
 
-import importlib
-import re
-from pathlib import Path
-
-import jinja2
 import pytest
-import yaml
-from flask import Flask
 
-ROLE = Path(__file__).resolve().parents[2] / "deploy" / "ansible" / "roles" / "capibara6_nginx"
-SERVICES = ["chat", "tts", "mcp", "auth", "consensus"]
+from tests.frontdoor import SERVICES, locations, render, route_to, service_routes
+
 # Reached on the host only: TTS's model preloading is an operator's action.
 NOT_PROXIED = {"/preload"}
-
-
-def render(**overrides) -> str:
-    variables = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    variables |= yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    variables |= overrides
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROLE / "templates"),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True)
-    return env.get_template("nginx.conf.j2").render(**variables)
-
-
-def locations(config: str) -> list[tuple[str, str, str]]:
-    """(modifier, path, upstream service or '' for the page) of each location."""
-    found = []
-    for match in re.finditer(r"location (=\s+)?(\S+) \{(.*?)\}", config, re.S):
-        upstream = re.search(r"proxy_pass http://capibara6_(\w+)", match.group(3))
-        found.append(((match.group(1) or "").strip(), match.group(2), upstream.group(1) if upstream else ""))
-    return found
-
-
-def route_to(path: str, table) -> str:
-    """nginx's choice for a path: an exact location, else the longest prefix."""
-    for modifier, location, service in table:
-        if modifier == "=" and location == path:
-            return service
-    prefixes = [(len(location), service) for modifier, location, service in table
-                if not modifier and path.startswith(location)]
-    return max(prefixes)[1]
-
-
-def service_routes() -> dict[str, list[str]]:
-    routes = {}
-    for service in SERVICES:
-        app = Flask("probe")
-        app.register_blueprint(importlib.import_module(f"capibara6.{service}.app").bp)
-        routes[service] = [re.sub(r"<[^>]*>", "x", rule.rule) for rule in app.url_map.iter_rules()
-                           if rule.endpoint != "static"]
-    return routes
 
 
 def test_every_route_of_every_service_reaches_it_through_nginx():

@@ -80,14 +80,14 @@ def wait_ready(proc: ServiceProcess, wait: float = 240) -> None:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
-            raise RuntimeError(f"mcp exited with {proc.proc.returncode}:\n{proc.log()}")
+            raise RuntimeError(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.log()}")
         try:
             if requests.get(proc.url + "/health", timeout=5).status_code == 200:
                 return
         except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"mcp was not ready within {wait}s:\n{proc.log()}")
+    raise RuntimeError(f"{proc.name} was not ready within {wait}s:\n{proc.log()}")
 
 
 @pytest.fixture(scope="module")
