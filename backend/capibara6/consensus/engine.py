@@ -9,6 +9,7 @@ from typing import Callable
 from capibara6.consensus import methods
 from capibara6.consensus.config import METHODS, ConsensusConfig, fill
 from capibara6.consensus.fanout import Answer, Call, FanOut, Failure, ask_all
+from capibara6.consensus.contracts import QueryBody
 from capibara6.consensus.query import Query, parse_query
 from capibara6.kit.errors import BadRequest, UpstreamUnavailable
 from capibara6.ollama import OllamaClient, OllamaError
@@ -32,10 +33,13 @@ class Consensus:
 
     # --- the query --------------------------------------------------------------
 
-    def query(self, body: dict) -> dict:
+    def limits(self) -> dict:
+        """The settings' limits a request body is validated against (contracts.py)."""
+        return {"max_chars": self.max_prompt_chars, "max_models": self.max_models}
+
+    def query(self, body: QueryBody) -> dict:
         config = self.config  # one config for the whole query, even if a reload lands meanwhile
-        query = parse_query(body, config, max_prompt_chars=self.max_prompt_chars,
-                            max_models=self.max_models)
+        query = parse_query(body, config)
         self._check_models_exist(query.unconfigured_models(config))
         started = time.perf_counter()
         messages = query.template.messages(query.prompt)

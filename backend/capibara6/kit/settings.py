@@ -44,11 +44,32 @@ def load_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return values
 
 
+@dataclass(frozen=True)
+class Declared:
+    """One setting as the code reads it: what docs/settings.md is generated from."""
+
+    name: str
+    kind: str
+    default: object = None
+    minimum: object = None
+    maximum: object = None
+    required: bool = False
+    secret: bool = False
+
+
 class Env:
-    """Typed, validated access to one environment mapping."""
+    """Typed, validated access to one environment mapping. Every read is recorded in
+    `declared` (name, type, default, bounds), so the settings reference is generated
+    from the same calls that read the settings (capibara6 docs)."""
 
     def __init__(self, environ: Mapping[str, str] | None = None):
         self.environ = load_environ(environ)
+        self.declared: dict[str, Declared] = {}
+        self._declare("CAPIBARA6_ENV_FILE", "path", "./.env (when present)")  # load_environ reads it
+
+    def _declare(self, name: str, kind: str, default=None, **more) -> None:
+        # The first reader wins: url() reads through str(), and the kind is url.
+        self.declared.setdefault(name, Declared(name, kind, default, **more))
 
     def _raw(self, name: str) -> str | None:
         value = self.environ.get(name)
@@ -59,6 +80,8 @@ class Env:
 
     def str(self, name: str, default: str | None = None, *, required: bool = False,
             secret: bool = False, min_length: int = 0) -> str | None:
+        self._declare(name, "secret" if secret else "text", None if secret else default,
+                      minimum=min_length or None, required=required, secret=secret)
         value = self._raw(name)
         if value is None:
             if required:
@@ -71,6 +94,7 @@ class Env:
 
     def int(self, name: str, default: int, *, minimum: int | None = None,
             maximum: int | None = None) -> int:
+        self._declare(name, "integer", default, minimum=minimum, maximum=maximum)
         value = self._raw(name)
         if value is None:
             return default
@@ -82,6 +106,7 @@ class Env:
 
     def float(self, name: str, default: float, *, minimum: float | None = None,
               maximum: float | None = None) -> float:
+        self._declare(name, "number", default, minimum=minimum, maximum=maximum)
         value = self._raw(name)
         if value is None:
             return default
@@ -92,6 +117,7 @@ class Env:
         return _bounded(name, number, minimum, maximum)
 
     def bool(self, name: str, default: bool) -> bool:
+        self._declare(name, "true/false", default)
         value = self._raw(name)
         if value is None:
             return default
@@ -103,12 +129,14 @@ class Env:
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
 
     def list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        self._declare(name, "comma-separated list", ",".join(default))
         value = self._raw(name)
         if value is None:
             return tuple(default)
         return tuple(item.strip() for item in value.split(",") if item.strip())
 
     def url(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+        self._declare(name, "http(s) URL", default, required=required)
         value = self.str(name, default, required=required)
         if value is None:
             return None
@@ -116,6 +144,7 @@ class Env:
         return value.rstrip("/")
 
     def path(self, name: str, default: str | Path | None = None) -> Path | None:
+        self._declare(name, "path", default)
         value = self._raw(name)
         if value is None:
             return Path(default) if default is not None else None
