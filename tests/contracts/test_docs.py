@@ -13,7 +13,8 @@ from capibara6.docs import generate, settings_of, write_or_check
 from capibara6.kit.services import SERVICES
 from tests.conftest import ROOT
 
-READMES = [ROOT / "README.md", ROOT / "deploy/ansible/README.md", ROOT / "deploy/systemd/README.md"]
+READMES = [ROOT / "README.md", ROOT / "deploy/ansible/README.md", ROOT / "deploy/systemd/README.md",
+           ROOT / "deploy/ansible/roles/capibara6_nginx/README.md"]
 # Names that look like our settings: the prefixes the code uses, and the few bare ones.
 SETTING_NAME = re.compile(r"\b(?:CAPIBARA6_[A-Z0-9_]+|OLLAMA_(?:URL|MODEL|TIMEOUT)|JWT_SECRET|SECRET_KEY|"
                           r"(?:GITHUB|GOOGLE)_CLIENT_(?:ID|SECRET))\b")
