@@ -13,7 +13,8 @@ from capibara6.kit.errors import PayloadTooLarge
 bp = Blueprint("chat", __name__)
 STREAM_HEADERS = {"Cache-Control": "no-cache"}  # X-Accel-Buffering: kit/app.py
 EVENTS = "text/event-stream"
-UPSTREAM_ERRORS = (502, 504)
+# 404: a model Ollama does not have; 502/504: Ollama failed or did not answer in time.
+UPSTREAM_ERRORS = (404, 502, 504)
 
 
 def _gateway() -> Gateway:

@@ -191,10 +191,30 @@ def _content(answer: Answer, schemas: _Schemas) -> dict:
     if answer.model is not None:
         content[answer.media_type] = {"schema": schemas.ref(answer.model, "serialization")}
     for media_type in (answer.media_type, *answer.alternatives):
-        schema = {"type": "string"} if media_type.startswith("text/") else \
-            {"type": "string", "contentMediaType": media_type}
-        content.setdefault(media_type, {"schema": schema})
+        content.setdefault(media_type, {"schema": _stream_schema(media_type)})
     return content
+
+
+# Every route reads it (kit/app.py): kept and sent back when it is 1-128 of A-Z a-z 0-9 . _ : -,
+# else replaced by a new one.
+REQUEST_ID = {"name": "X-Request-ID", "in": "header", "required": False,
+              "description": "Ties the request to its log line; answered in X-Request-ID",
+              "schema": {"type": "string"}}
+
+
+# A server-sent event, as each one of a text/event-stream is read: its data line is a JSON
+# object, or OpenAI's closing [DONE].
+SSE_EVENT = {"type": "object", "required": ["data"],
+             "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+             "description": "Each event of the stream"}
+
+
+def _stream_schema(media_type: str) -> dict:
+    if media_type == "text/event-stream":
+        return SSE_EVENT
+    if media_type.startswith("text/"):
+        return {"type": "string"}
+    return {"type": "string", "contentMediaType": media_type}
 
 
 def _operation_object(method: str, path: str, declared: Operation, parameters: list[dict],
@@ -216,6 +236,7 @@ def _operation_object(method: str, path: str, declared: Operation, parameters: l
         "tags": [declared.tag or service],
         "responses": responses,
     }
+    parameters = parameters + [REQUEST_ID]
     if declared.query is not None:
         parameters = parameters + _query_parameters(declared.query)
     if parameters:
