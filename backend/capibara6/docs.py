@@ -79,8 +79,8 @@ def settings_markdown(by_service: dict[str, dict]) -> str:
         "Each service reads its settings from the environment, or from a `.env` file",
         "(`CAPIBARA6_ENV_FILE`, else `./.env`). A bad value stops the service with one line naming",
         "the variable and exit status 2. Secrets are never shown.", "",
-        "| variable | type | default | bounds | required | used by |",
-        "|---|---|---|---|---|---|",
+        "| variable | meaning | type | default | bounds | required | used by |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in sorted(names):
         per_service = names[name]
@@ -91,8 +91,10 @@ def settings_markdown(by_service: dict[str, dict]) -> str:
         if first.maximum is not None:
             bounds.append(f"≤ {first.maximum}")
         used_by = "all" if len(per_service) == len(SERVICES) else ", ".join(per_service)
-        lines.append(f"| `{name}` | {first.kind} | {_default(first, per_service)} | {', '.join(bounds)} | "
-                     f"{'yes' if first.required else ''} | {used_by} |")
+        doc = next((item.doc for item in per_service.values() if item.doc), "").replace("|", "/")
+        required = [service for service, item in per_service.items() if item.required]
+        lines.append(f"| `{name}` | {doc} | {first.kind} | {_default(first, per_service)} | {', '.join(bounds)} | "
+                     f"{', '.join(required)} | {used_by} |")
     return "\n".join(lines) + "\n"
 
 

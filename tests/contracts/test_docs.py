@@ -61,3 +61,9 @@ def test_the_readmes_link_only_to_files_in_the_repository():
         for target in re.findall(r"\]\(([^)#]+)\)", text):
             if not target.startswith(("http://", "https://")):
                 assert (readme.parent / target).exists(), f"{readme}: {target} does not exist"
+
+
+def test_every_setting_says_what_it_is_for(tmp_path):
+    for service in SERVICES:
+        undocumented = [name for name, declared in settings_of(service, tmp_path).items() if not declared.doc]
+        assert not undocumented, f"{service} reads settings without a doc= line: {undocumented}"
