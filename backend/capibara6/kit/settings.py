@@ -8,7 +8,7 @@ with status 2 (never a traceback). Secrets are never echoed back.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -70,8 +70,11 @@ class Env:
                       doc="A file of more settings (the real environment wins)")
 
     def _declare(self, name: str, kind: str, default=None, **more) -> None:
-        # The first reader wins: url() reads through str(), and the kind is url.
-        self.declared.setdefault(name, Declared(name, kind, default, **more))
+        # The first reader wins (url() reads through str(), and the kind is url), but a
+        # later reader that requires the setting (auth's JWT_SECRET) makes it required.
+        first = self.declared.setdefault(name, Declared(name, kind, default, **more))
+        if more.get("required") and not first.required:
+            self.declared[name] = replace(first, required=True)
 
     def _raw(self, name: str) -> str | None:
         value = self.environ.get(name)
