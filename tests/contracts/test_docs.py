@@ -18,8 +18,9 @@ READMES = [ROOT / "README.md", ROOT / "deploy/ansible/README.md", ROOT / "deploy
 # Names that look like our settings: the prefixes the code uses, and the few bare ones.
 SETTING_NAME = re.compile(r"\b(?:CAPIBARA6_[A-Z0-9_]+|OLLAMA_(?:URL|MODEL|TIMEOUT)|JWT_SECRET|SECRET_KEY|"
                           r"(?:GITHUB|GOOGLE)_CLIENT_(?:ID|SECRET))\b")
-# Variables systemd, the shell or the deploy sets that are not settings the services read.
-NOT_SETTINGS = {"CAPIBARA6_DEMO_HTTP_PORT", "CAPIBARA6_DEMO_SERVICES", "CAPIBARA6_EXTRA_APT"}
+# Knobs of the demo, bootstrap and tests: not settings the services read.
+NOT_SETTINGS = {"CAPIBARA6_DEMO_HTTP_PORT", "CAPIBARA6_DEMO_SERVICES", "CAPIBARA6_EXTRA_APT",
+                "CAPIBARA6_SCHEMATHESIS_EXAMPLES"}
 
 
 def test_committed_docs_are_what_the_code_generates():
