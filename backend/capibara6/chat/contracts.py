@@ -11,11 +11,9 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from capibara6.chat.conversations import MAX_ENTRIES
 from capibara6.kit.contract import Model, Reply, Text, limited
 
-ROLES = ("system", "user", "assistant")
-OPENAI_ROLES = ("system", "user", "assistant", "tool", "developer")
-MAX_SAVED_ENTRIES = 1000
 MessageText = Annotated[Text, limited("max_chars")]
 SavedText = Annotated[str, limited("max_chars")]  # one side of a saved exchange may be empty
 _MESSAGE_LIMIT = "at most CAPIBARA6_CHAT_MAX_MESSAGE_CHARS characters (32000)"
@@ -32,7 +30,7 @@ class ChatBody(Model):
     max_tokens: int | None = Field(None, ge=1, le=32768, description="Most tokens to generate (500)")
     temperature: float | None = Field(None, ge=0.0, le=2.0, description="Sampling temperature (0.7)")
     history: list[Turn] | None = Field(None, max_length=200, description="Earlier turns, oldest first")
-    system: Annotated[Text, limited("max_chars")] | None = Field(
+    system: MessageText | None = Field(
         None, description=f"The system prompt; default CAPIBARA6_CHAT_SYSTEM_PROMPT; {_MESSAGE_LIMIT}")
 
 
@@ -88,7 +86,7 @@ class Exchange(Model):
 class SaveBody(Exchange):
     """Either one exchange {message, response} or {conversations: [...]}."""
 
-    conversations: list[Exchange] | None = Field(None, min_length=1, max_length=MAX_SAVED_ENTRIES)
+    conversations: list[Exchange] | None = Field(None, min_length=1, max_length=MAX_ENTRIES)
     email: str | None = Field(None, max_length=320, description="Whose conversation it is")
 
     @model_validator(mode="before")
