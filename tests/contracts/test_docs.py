@@ -68,3 +68,15 @@ def test_every_setting_says_what_it_is_for(tmp_path):
     for service in SERVICES:
         undocumented = [name for name, declared in settings_of(service, tmp_path).items() if not declared.doc]
         assert not undocumented, f"{service} reads settings without a doc= line: {undocumented}"
+
+
+def test_the_document_needs_no_token_when_every_route_does(tmp_path):
+    from capibara6.chat import create_app
+    (tmp_path / "empty.env").write_text("")
+    app = create_app({"CAPIBARA6_REQUIRE_AUTH": "true", "JWT_SECRET": "s" * 32,
+                      "CAPIBARA6_STATE_DIR": str(tmp_path / "state"), "CAPIBARA6_CACHE_DIR": str(tmp_path / "cache"),
+                      "CAPIBARA6_ENV_FILE": str(tmp_path / "empty.env")})
+    client = app.test_client()
+    assert client.get("/api/models").status_code == 401
+    served = client.get("/openapi.json")
+    assert served.status_code == 200 and served.json["openapi"] == "3.1.0"
