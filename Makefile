@@ -1,5 +1,5 @@
 # Thin wrappers; the scripts hold the logic.
-.PHONY: demo demo-down serve-chat serve-web test bench bench-mcp bench-rolling lint
+.PHONY: demo demo-down serve-chat serve-web test bench bench-mcp bench-rolling lint docs
 
 # The local deployment: two Debian 12 hosts with systemd (podman), site.yml
 # against them, then where each service's /health answers.
@@ -24,6 +24,12 @@ lint:
 	scripts/bootstrap
 	.venv/bin/yamllint -s .
 	.venv/bin/ansible-lint
+
+# docs/: each service's OpenAPI document and API page, and the settings reference, generated
+# from the code (tests/contracts/test_docs.py fails when the committed ones differ).
+docs:
+	scripts/bootstrap
+	.venv/bin/capibara6 docs
 
 # The whole test suite; installs what it needs first.
 test:

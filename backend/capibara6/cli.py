@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None,
                        help="port to bind when systemd passes no socket (default: the service's fixed port)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    docs = commands.add_parser(
+        "docs", help="write docs/ (OpenAPI documents, API pages, settings) from the code",
+        description="Generate docs/ from the routes' models and the settings the code reads.")
+    docs.add_argument("--dir", default="docs", help="where to write (default ./docs)")
+    docs.add_argument("--check", action="store_true",
+                      help="write nothing; exit 1 naming each file that differs from the code")
     return parser
 
 
@@ -40,6 +46,8 @@ def load_service(name: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "docs":
+        return _docs(args)
     logs.configure(args.log_level)
     from capibara6.kit.app import runtime_of
     from capibara6.kit.serve import serve
@@ -53,6 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     return serve(app, runtime_of(app), host=args.host, port=port, threads=settings.threads,
                  connection_limit=settings.connection_limit,
                  max_body_bytes=settings.max_body_bytes, trusted_proxy=settings.trusted_proxy)
+
+
+def _docs(args) -> int:
+    from pathlib import Path
+
+    from capibara6.docs import write_or_check
+    differing = write_or_check(Path(args.dir), check=args.check)
+    for path in differing:
+        print(f"{path}: {'differs from what the code generates' if args.check else 'written'}")
+    if args.check and differing:
+        print("run `make docs` (capibara6 docs) and commit docs/", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

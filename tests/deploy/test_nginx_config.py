@@ -5,6 +5,9 @@ service has, and TLS switches on with both certificate paths."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from tests.frontdoor import SERVICES, locations, render, route_to, service_routes
@@ -23,15 +26,26 @@ def test_every_route_of_every_service_reaches_it_through_nginx():
 def test_every_proxied_location_is_a_path_its_service_has():
     routes = service_routes()
     dead = [(location, service) for modifier, location, service in locations(render())
-            if service and not location.startswith("/health/")
+            if service and not location.startswith(("/health/", "/openapi/"))
             and not any(path == location if modifier else path.startswith(location) for path in routes[service])]
     assert dead == []
 
 
-def test_each_service_health_has_its_own_prefix():
+def test_each_service_health_and_openapi_document_have_their_own_path():
     config = render()
     for service in SERVICES:
         assert f"location = /health/{service} {{\n            proxy_pass http://capibara6_{service}/health;" in config
+        assert (f"location = /openapi/{service}.json {{\n            "
+                f"proxy_pass http://capibara6_{service}/openapi.json;") in config
+
+
+def test_a_body_over_nginx_limit_gets_the_json_413():
+    config = render()
+    assert "error_page 413 @capibara6_too_large;" in config
+    named = re.search(r"location @capibara6_too_large \{(.*?)\n        \}", config, re.S).group(1)
+    body = re.search(r"return 413 '(.*)';", named).group(1)
+    assert "default_type application/json;" in named
+    assert json.loads(body)["code"] == "payload_too_large"
 
 
 @pytest.mark.parametrize("tls", [False, True])

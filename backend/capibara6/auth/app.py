@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, redirect, request, session
 
+from capibara6.auth import contracts
 from capibara6.auth.logins import Logins
 from capibara6.auth.sessions import Sessions, describe
-from capibara6.kit import validation
 from capibara6.kit.auth import bearer_token, www_authenticate
+from capibara6.kit.contract import Answer, operation
 from capibara6.kit.errors import Unauthorized
 
 bp = Blueprint("auth", __name__)
 PROVIDER = "<any(github, google, oidc):provider>"
 # The key in the signed login cookie that ties a login's state to this browser.
 STATE_KEY = "login_state"
+REDIRECT = Answer("A redirect", media_type="text/html", headers={"Location": "Where to go next"})
 
 
 def _logins() -> Logins:
@@ -24,18 +26,15 @@ def _sessions() -> Sessions:
     return current_app.extensions["capibara6.auth.sessions"]
 
 
-def _token() -> str:
-    """The token from 'Authorization: Bearer', else from a JSON body {"token": ...}.
+def _token(body: contracts.TokenBody) -> str:
+    """The token from 'Authorization: Bearer', else from the JSON body {"token": ...}.
 
     The header is the caller's credential, so it wins: with both, the body's token is
     ignored (a logout never revokes a token other than the caller's).
     """
-    if "Authorization" in request.headers or not request.get_data(cache=True):
+    if "Authorization" in request.headers or body.token is None:
         return bearer_token(request.headers.get("Authorization"))
-    body = validation.json_object(request)
-    if body.get("token") is not None:
-        return validation.text(body, "token")
-    return bearer_token(None)
+    return body.token
 
 
 @bp.after_request
@@ -50,6 +49,8 @@ def protect(response):
 
 
 @bp.get(f"/auth/{PROVIDER}")
+@operation("Start a login with a provider: a redirect to it, with a login cookie", status=302,
+           ok=REDIRECT, errors=(404, 429, 502))
 def login(provider):
     started = _logins().start(provider)
     session.clear()
@@ -59,6 +60,8 @@ def login(provider):
 
 
 @bp.get(f"/auth/callback/{PROVIDER}")
+@operation("Where the provider sends the browser back: a redirect to the page with #token=",
+           status=302, ok=REDIRECT, query=contracts.CallbackQuery, errors=(404, 502))
 def callback(provider):
     logins = _logins()
     logins.provider(provider)  # a disabled provider is a 404 before the cookie is touched
@@ -68,21 +71,26 @@ def callback(provider):
 
 
 @bp.post("/auth/verify")
-def verify():
+@operation("Is a token valid (signed by us, in date, not logged out)?", body=contracts.TokenBody,
+           body_required=False, ok=contracts.VerifyReply)
+def verify(body: contracts.TokenBody):
     try:
-        claims = _sessions().check(_token())
+        claims = _sessions().check(_token(body))
     except Unauthorized as error:
         raise Unauthorized(error.message, code=error.code, valid=False) from None
     return jsonify({"valid": True, **describe(claims)})
 
 
 @bp.get("/auth/me")
+@operation("Who the Authorization: Bearer token belongs to", ok=contracts.SessionReply)
 def me():
     claims = _sessions().check(bearer_token(request.headers.get("Authorization")))
     return jsonify(describe(claims))
 
 
 @bp.post("/auth/logout")
-def logout():
-    claims = _sessions().revoke(_token())
+@operation("Log a token out until it expires", body=contracts.TokenBody, body_required=False,
+           ok=contracts.LogoutReply)
+def logout(body: contracts.TokenBody):
+    claims = _sessions().revoke(_token(body))
     return jsonify({"success": True, "revoked": True, "user": describe(claims)["user"]})

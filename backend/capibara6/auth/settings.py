@@ -60,28 +60,34 @@ class AuthSettings:
     @classmethod
     def from_env(cls, env: Env) -> "AuthSettings":
         providers = tuple(p for p in (_github(env), _google(env), _oidc(env)) if p is not None)
-        success_url = env.url("CAPIBARA6_AUTH_SUCCESS_URL", "http://localhost:8000/chat.html")
+        success_url = env.url("CAPIBARA6_AUTH_SUCCESS_URL", "http://localhost:8000/chat.html",
+                              doc="The page a finished login lands on, with #token=")
         if urlsplit(success_url).fragment:
             raise ConfigError("CAPIBARA6_AUTH_SUCCESS_URL: must not have a '#fragment'; "
                               "the token is put there")
         return cls(
             common=CommonSettings.from_env("auth", env),
             # The service exists to sign tokens: never start with a guessable or made-up key.
-            jwt_secret=env.str("JWT_SECRET", required=True, secret=True, min_length=MIN_SECRET_BYTES),
+            jwt_secret=env.str("JWT_SECRET", required=True, secret=True, min_length=MIN_SECRET_BYTES,
+                               doc="Signs and checks tokens; needed by auth and with CAPIBARA6_REQUIRE_AUTH"),
             secret_key=_secret_key(env, providers),
-            public_url=env.url("CAPIBARA6_PUBLIC_URL", "http://127.0.0.1:5004"),
+            public_url=env.url("CAPIBARA6_PUBLIC_URL", "http://127.0.0.1:5004",
+                               doc="Where browsers reach this service; redirect URIs are built from it"),
             success_url=success_url,
             token_lifetime=env.int("CAPIBARA6_AUTH_TOKEN_LIFETIME", 86400,
-                                   minimum=60, maximum=MAX_TOKEN_LIFETIME_SECONDS),
+                                   minimum=60, maximum=MAX_TOKEN_LIFETIME_SECONDS,
+                                   doc="Seconds a login's token is valid"),
             provider_timeout=env.float("CAPIBARA6_AUTH_PROVIDER_TIMEOUT", 10.0,
-                                       minimum=0.1, maximum=120),
+                                       minimum=0.1, maximum=120,
+                                       doc="Seconds to wait for a login provider's token and user endpoints"),
             providers=providers,
         )
 
 
 def _secret_key(env: Env, providers) -> str | None:
     # SECRET_KEY signs the cookie that ties a login's state to the browser that started it.
-    secret_key = env.str("SECRET_KEY", secret=True, min_length=MIN_SECRET_BYTES)
+    secret_key = env.str("SECRET_KEY", secret=True, min_length=MIN_SECRET_BYTES,
+                         doc="Signs the login cookie (32+ bytes); required when a login provider is enabled")
     if secret_key is None and providers:
         raise ConfigError("SECRET_KEY is required when a login provider is enabled (it signs the "
                           f"login cookie); set at least {MIN_SECRET_BYTES} random bytes")
@@ -91,8 +97,8 @@ def _secret_key(env: Env, providers) -> str | None:
 def _client(env: Env, provider: str) -> tuple[str, str] | None:
     """The client id and secret of a provider, None when neither is set."""
     names = ENABLING_SETTINGS[provider][-2:]
-    client_id = env.str(names[0])
-    client_secret = env.str(names[1], secret=True)
+    client_id = env.str(names[0], doc=f"The {provider} login's OAuth client id (enables it, with the secret)")
+    client_secret = env.str(names[1], secret=True, doc=f"The {provider} login's OAuth client secret")
     if bool(client_id) != bool(client_secret):
         missing, present = (names[1], names[0]) if client_id else names
         raise ConfigError(f"{missing} is not set but {present} is; set both to enable "
@@ -107,9 +113,12 @@ def _github(env: Env) -> ProviderSettings | None:
     return ProviderSettings(
         name=GITHUB, title="GitHub", client_id=client[0], client_secret=client[1],
         scope="read:user user:email",
-        authorize_url=env.url("CAPIBARA6_GITHUB_AUTHORIZE_URL", "https://github.com/login/oauth/authorize"),
-        token_url=env.url("CAPIBARA6_GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token"),
-        api_url=env.url("CAPIBARA6_GITHUB_API_URL", "https://api.github.com"),
+        authorize_url=env.url("CAPIBARA6_GITHUB_AUTHORIZE_URL", "https://github.com/login/oauth/authorize",
+                              doc="GitHub's authorize endpoint"),
+        token_url=env.url("CAPIBARA6_GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token",
+                          doc="GitHub's token endpoint"),
+        api_url=env.url("CAPIBARA6_GITHUB_API_URL", "https://api.github.com",
+                        doc="GitHub's API (tests point it at a fake)"),
     )
 
 
@@ -120,12 +129,14 @@ def _google(env: Env) -> ProviderSettings | None:
     return ProviderSettings(
         name=GOOGLE, title="Google", client_id=client[0], client_secret=client[1],
         scope="openid email profile",
-        discovery_url=env.url("CAPIBARA6_GOOGLE_DISCOVERY_URL", GOOGLE_DISCOVERY_URL),
+        discovery_url=env.url("CAPIBARA6_GOOGLE_DISCOVERY_URL", GOOGLE_DISCOVERY_URL,
+                              doc="Google's OpenID configuration"),
     )
 
 
 def _oidc(env: Env) -> ProviderSettings | None:
-    discovery_url = env.url("CAPIBARA6_OIDC_DISCOVERY_URL")
+    discovery_url = env.url("CAPIBARA6_OIDC_DISCOVERY_URL",
+                            doc="An OIDC provider's .well-known/openid-configuration (with its client id and secret)")
     client = _client(env, OIDC)
     if client is None and discovery_url is None:
         return None

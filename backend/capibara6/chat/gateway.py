@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
-from capibara6.kit import validation
+from capibara6.chat.contracts import ChatBody
 from capibara6.kit.errors import BadRequest
 from capibara6.ollama import ChatChunk, OllamaClient, OllamaError, as_api_error
-
-ROLES = ("system", "user", "assistant")
 
 
 @dataclass(frozen=True)
@@ -33,26 +31,19 @@ class ChatRequest:
         return {"num_predict": self.max_tokens, "temperature": self.temperature}
 
 
-def parse_chat_request(body: dict, *, default_model: str, default_system: str,
-                       max_chars: int, attachments: list[tuple[str, str]] = ()) -> ChatRequest:
-    message = validation.text(body, "message", max_length=max_chars)
+def chat_request(body: ChatBody, *, default_model: str, default_system: str,
+                 attachments: list[tuple[str, str]] = ()) -> ChatRequest:
+    """A validated body (chat/contracts.py) with the settings' defaults filled in."""
+    message = body.message
     for name, content in attachments:
         message += f"\n\n[Archivo adjunto: {name}]\n{content}"
-    history = validation.list_of(body, "history", default=[], max_items=200)
-    for index, turn in enumerate(history):
-        if (not isinstance(turn, dict) or turn.get("role") not in ROLES
-                or not isinstance(turn.get("content"), str)):
-            raise BadRequest(f"'history[{index}]' must be an object with a role "
-                             f"({', '.join(ROLES)}) and a string content",
-                             code="invalid_field", field="history")
     return ChatRequest(
         message=message,
-        model=validation.text(body, "model", default=default_model),
-        max_tokens=validation.number(body, "max_tokens", default=500, minimum=1, maximum=32768,
-                                     integer=True),
-        temperature=validation.number(body, "temperature", default=0.7, minimum=0.0, maximum=2.0),
-        history=[{"role": t["role"], "content": t["content"]} for t in history],
-        system=validation.text(body, "system", default=default_system, max_length=max_chars),
+        model=body.model or default_model,
+        max_tokens=body.max_tokens if body.max_tokens is not None else 500,
+        temperature=body.temperature if body.temperature is not None else 0.7,
+        history=[turn.model_dump() for turn in body.history or ()],
+        system=body.system or default_system,
     )
 
 

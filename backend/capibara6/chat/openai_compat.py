@@ -6,46 +6,29 @@ import json
 import time
 from typing import Iterator
 
+from capibara6.chat.contracts import CompletionBody
 from capibara6.chat.gateway import Gateway, new_id
-from capibara6.kit import validation
-from capibara6.kit.errors import BadRequest
 from capibara6.ollama import OllamaError, as_api_error
 
-ROLES = ("system", "user", "assistant", "tool", "developer")
 
-
-def parse(body: dict, default_model: str) -> dict:
-    messages = validation.list_of(body, "messages", max_items=1000)
-    if not messages:
-        raise BadRequest("'messages' must not be empty", code="missing_field", field="messages")
+def parse(body: CompletionBody, default_model: str) -> dict:
+    """A validated body (chat/contracts.py) as the model, Ollama messages and options."""
     cleaned = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise BadRequest(f"'messages[{index}]' needs a role ({', '.join(ROLES)})",
-                             code="invalid_field", field="messages")
-        content = message.get("content")
+    for message in body.messages:
+        content = message.content
         if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if not isinstance(content, str):
-            raise BadRequest(f"'messages[{index}].content' must be a string",
-                             code="invalid_field", field="messages")
-        role = "system" if message["role"] == "developer" else message["role"]
+            content = "".join(p.get("text", "") for p in content if isinstance(p.get("text"), str))
+        role = "system" if message.role == "developer" else message.role
         cleaned.append({"role": role, "content": content})
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     options = {}
+    max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     if max_tokens is not None:
-        options["num_predict"] = validation.number({"max_tokens": max_tokens}, "max_tokens",
-                                                   default=None, minimum=1, maximum=32768, integer=True)
-    for name, low, high in (("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0)):
-        value = validation.number(body, name, default=None, minimum=low, maximum=high)
-        if value is not None:
-            options[name] = value
-    return {
-        "model": validation.text(body, "model", default=default_model),
-        "messages": cleaned,
-        "options": options,
-        "stream": validation.boolean(body, "stream", default=False),
-    }
+        options["num_predict"] = max_tokens
+    for name in ("temperature", "top_p"):
+        if getattr(body, name) is not None:
+            options[name] = getattr(body, name)
+    return {"model": body.model or default_model, "messages": cleaned, "options": options,
+            "stream": bool(body.stream)}
 
 
 def completion(gateway: Gateway, request: dict) -> dict:

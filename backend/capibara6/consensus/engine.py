@@ -9,6 +9,7 @@ from typing import Callable
 from capibara6.consensus import methods
 from capibara6.consensus.config import METHODS, ConsensusConfig, fill
 from capibara6.consensus.fanout import Answer, Call, FanOut, Failure, ask_all
+from capibara6.consensus.contracts import QueryBody
 from capibara6.consensus.query import Query, parse_query
 from capibara6.kit.errors import BadRequest, UpstreamUnavailable
 from capibara6.ollama import OllamaBusy, OllamaClient, OllamaError, Waiting, as_api_error
@@ -35,10 +36,13 @@ class Consensus:
 
     # --- the query --------------------------------------------------------------
 
-    def query(self, body: dict) -> dict:
+    def limits(self) -> dict:
+        """The settings' limits a request body is validated against (contracts.py)."""
+        return {"max_chars": self.max_prompt_chars, "max_models": self.max_models}
+
+    def query(self, body: QueryBody) -> dict:
         config = self.config  # one config for the whole query, even if a reload lands meanwhile
-        query = parse_query(body, config, max_prompt_chars=self.max_prompt_chars,
-                            max_models=self.max_models)
+        query = parse_query(body, config)
         try:
             with self.waiting.slot():
                 return self._answer(query, config)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from capibara6.consensus.config import METHODS, ConsensusConfig, ModelSpec, Template
-from capibara6.kit import validation
+from capibara6.consensus.config import ConsensusConfig, ModelSpec, Template
+from capibara6.consensus.contracts import QueryBody
 from capibara6.kit.errors import BadRequest
 
 
@@ -30,42 +30,26 @@ class Query:
         return [name for name in dict.fromkeys(names) if not config.is_configured(name)]
 
 
-def parse_query(body: dict, config: ConsensusConfig, *, max_prompt_chars: int,
-                max_models: int) -> Query:
-    prompt = validation.text(body, "prompt", max_length=max_prompt_chars)
-    template_id = validation.text(body, "template", default=config.defaults.template)
+def parse_query(body: QueryBody, config: ConsensusConfig) -> Query:
+    """A validated body (contracts.py) checked against the configuration, defaults filled in."""
+    template_id = body.template or config.defaults.template
     template = config.templates.get(template_id)
     if template is None:
         raise BadRequest(f"unknown template '{template_id}'; known: {', '.join(config.templates)}",
                          code="unknown_template", field="template")
-    method = validation.text(body, "method", default=config.defaults.method)
-    if method not in METHODS:
-        raise BadRequest(f"'method' must be one of {', '.join(METHODS)}", code="invalid_field",
-                         field="method")
-    names = validation.list_of(body, "models", default=None, max_items=max_models)
-    if names is None:
-        names = list(template.models) or [model.name for model in config.enabled_models]
-    elif not names:
-        raise BadRequest("'models' is empty; name at least one model or leave it out for the "
-                         "configured ones", code="invalid_field", field="models")
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise BadRequest("'models' must be a list of model names", code="invalid_field",
-                             field="models")
-    names = [name.strip() for name in names]
+    names = [name.strip() for name in body.models] if body.models is not None else \
+        list(template.models) or [model.name for model in config.enabled_models]
     twice = next((name for index, name in enumerate(names) if name in names[:index]), None)
     if twice is not None:
         # Asking a model twice would give it two votes.
         raise BadRequest(f"'models' names '{twice}' twice", code="invalid_field", field="models")
-    aggregator = validation.text(body, "aggregator", default=config.defaults.aggregator).strip()
+    aggregator = (body.aggregator or config.defaults.aggregator).strip()
     return Query(
-        prompt=prompt,
+        prompt=body.prompt,
         template=template,
-        method=method,
+        method=body.method or config.defaults.method,
         models=tuple(config.model(name) for name in names),
         aggregator=config.model(aggregator),
-        temperature=validation.number(body, "temperature", default=config.defaults.temperature,
-                                      minimum=0.0, maximum=2.0),
-        max_tokens=validation.number(body, "max_tokens", default=config.defaults.max_tokens,
-                                     minimum=1, maximum=32768, integer=True),
+        temperature=body.temperature if body.temperature is not None else config.defaults.temperature,
+        max_tokens=body.max_tokens if body.max_tokens is not None else config.defaults.max_tokens,
     )

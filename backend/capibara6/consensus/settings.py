@@ -27,19 +27,22 @@ class ConsensusSettings:
 
     @classmethod
     def from_env(cls, env: Env, *, system_config: Path = SYSTEM_CONFIG) -> "ConsensusSettings":
-        config_path = env.path("CAPIBARA6_CONSENSUS_CONFIG")
+        config_path = env.path("CAPIBARA6_CONSENSUS_CONFIG",
+                               doc="Models, weights, timeouts, templates (YAML); else /etc/capibara6/'s, else packaged")
         if config_path is None:
             config_path = default_config_path(system_config)
         elif not config_path.is_file():
             raise ConfigError(f"CAPIBARA6_CONSENSUS_CONFIG: no such file: {config_path}")
         return cls(
             common=CommonSettings.from_env("consensus", env),
-            ollama_url=env.url("OLLAMA_URL", "http://127.0.0.1:11434"),
-            ollama_timeout=env.float("OLLAMA_TIMEOUT", 120.0, minimum=0.1, maximum=3600),
+            ollama_url=env.url("OLLAMA_URL", "http://127.0.0.1:11434", doc="Where Ollama answers"),
+            ollama_timeout=env.float("OLLAMA_TIMEOUT", 120.0, minimum=0.1, maximum=3600,
+                                     doc="Seconds without a byte from Ollama before a 504"),
             ollama_connect_timeout=env.float("CAPIBARA6_OLLAMA_CONNECT_TIMEOUT", 3.0,
-                                             minimum=0.1, maximum=60),
+                                             minimum=0.1, maximum=60, doc="Seconds to connect to Ollama"),
             config_path=config_path,
             max_prompt_chars=env.int("CAPIBARA6_CONSENSUS_MAX_PROMPT_CHARS", 32000,
-                                     minimum=1, maximum=1_000_000),
-            max_models=env.int("CAPIBARA6_CONSENSUS_MAX_MODELS", 8, minimum=1, maximum=64),
+                                     minimum=1, maximum=1_000_000, doc="Longest prompt (characters)"),
+            max_models=env.int("CAPIBARA6_CONSENSUS_MAX_MODELS", 8, minimum=1, maximum=64,
+                               doc="Most models one query may ask"),
         )

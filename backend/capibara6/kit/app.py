@@ -20,11 +20,13 @@ from typing import Callable, Iterable
 
 from flask import Flask, Response, g, jsonify, request
 from flask_cors import CORS
+from pydantic import Field
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import HTTPException
 
 import capibara6
+from capibara6.kit.contract import Answer, Reply, openapi_document, operation
 from capibara6.kit.errors import HTTP_CODES, ApiError
 from capibara6.kit.services import unit_name
 from capibara6.kit.settings import CommonSettings
@@ -34,6 +36,19 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 # A health check returns (ok, details); details go under "checks" in /health.
 HealthCheck = Callable[[], tuple[bool, dict]]
+
+
+class HealthReply(Reply):
+    status: str = Field(description="ok, degraded (a check failed), or starting (503)")
+    service: str
+    version: str
+    checks: dict[str, dict] = Field(description="Each check's details, by name")
+
+
+class OpenApiReply(Reply):
+    openapi: str
+    info: dict
+    paths: dict
 
 
 @dataclass
@@ -102,12 +117,22 @@ def create_app(settings: CommonSettings, *, blueprints: Iterable = (),
     registry = _install_metrics(app, settings.service)
     app.extensions["capibara6.metrics"] = registry
 
+    @operation("Is the service up, and are its checks (Ollama, the model...) fine?", ok=HealthReply,
+               more={503: Answer("Not ready yet (warming up); error and code say why", HealthReply)})
     def health():
         status, body = runtime.health()
         return jsonify(body), status
 
     for path in ("/health", *health_paths):
         app.add_url_rule(path, endpoint=f"health:{path}", view_func=health, methods=["GET"])
+
+    @operation("This service's OpenAPI 3.1 document", ok=Answer("The document", OpenApiReply))
+    def openapi():
+        if "capibara6.openapi" not in app.extensions:
+            app.extensions["capibara6.openapi"] = openapi_document(app, settings.service)
+        return jsonify(app.extensions["capibara6.openapi"])
+
+    app.add_url_rule("/openapi.json", endpoint="openapi", view_func=openapi, methods=["GET"])
 
     if settings.require_auth:
         from capibara6.kit import auth
@@ -187,6 +212,8 @@ def _install_metrics(app: Flask, service: str) -> CollectorRegistry:
         return response
 
     @app.get("/metrics")
+    @operation("Prometheus metrics", ok=Answer("Metrics in Prometheus' text format",
+                                                media_type="text/plain"))
     def metrics():
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 

@@ -229,8 +229,8 @@ def _json_or_none(response) -> dict | None:
 
 
 def _is_open(endpoint: str | None) -> bool:
-    # The kit's app factory names health routes "health:<path>" and the metrics route "metrics".
-    return endpoint is not None and (endpoint.startswith("health:") or endpoint == "metrics")
+    # The kit's app factory names health routes "health:<path>", the others "metrics" and "openapi".
+    return endpoint is not None and (endpoint.startswith("health:") or endpoint in ("metrics", "openapi"))
 
 
 def require_token_for(app, settings: CommonSettings) -> None:

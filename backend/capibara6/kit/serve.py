@@ -35,6 +35,7 @@ from waitress.server import BaseWSGIServer
 
 from capibara6.kit.app import Runtime
 from capibara6.kit.settings import ConfigError
+from capibara6.kit.wire import answer_errors_in_json
 
 log = logging.getLogger("capibara6.serve")
 SD_LISTEN_FDS_START = 3
@@ -163,10 +164,10 @@ def waitress_options(*, threads: int, connection_limit: int = 1000, max_body_byt
     return dict(
         threads=threads,
         connection_limit=connection_limit,
-        # Flask answers oversized bodies with a JSON 413 (MAX_CONTENT_LENGTH);
-        # waitress buffers a whole body before the app sees it, so it keeps a
-        # looser outer bound of its own against abuse (its 413 is plain text).
-        max_request_body_size=max_body_bytes * 4 + 1024 * 1024,
+        # One limit, enforced by waitress before it buffers a body (it refuses a
+        # length that reaches this number), answered in JSON by kit/wire.py; Flask's
+        # MAX_CONTENT_LENGTH is the same limit for anything else that serves the app.
+        max_request_body_size=max_body_bytes + 1,
         ident="capibara6",
         # Streams (SSE) must leave as each token is written, not in 18 KB lumps.
         send_bytes=1,
@@ -198,6 +199,7 @@ def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
         listen_socket = server.socket if hasattr(server, "socket") else server.effective_listen[0]
         log.info("serving %s on http://%s:%s", runtime.service, host, server.effective_port)
 
+    answer_errors_in_json(server)
     warmup_failures: list[Exception] = []
 
     def warm_up_then_ready():

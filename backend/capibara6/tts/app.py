@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
-from capibara6.kit import validation
+from capibara6.kit.contract import Answer, operation
 from capibara6.kit.errors import NotReady
 from capibara6.kit.settings import ConfigError
-from capibara6.tts import audio, inputs
+from capibara6.tts import audio, contracts, inputs
 from capibara6.tts.speech import Speaker
 
 bp = Blueprint("tts", __name__)
+SPEECH_HEADERS = {"X-TTS-Engine": "The engine that spoke", "X-TTS-Voice": "The voice",
+                  "X-TTS-Language": "The language", "X-TTS-Native": "true when the voice is the language's own"}
+WAV = Answer("A WAV file", media_type="audio/wav", headers=SPEECH_HEADERS)
+# 413: text over CAPIBARA6_TTS_MAX_CHARS; 503: still loading, or the synthesizer's queue is full.
+SPEECH_ERRORS = (413, 503)
 
 
 def _speaker() -> Speaker:
@@ -26,8 +31,10 @@ def _spoken(fields: dict):
 
 
 @bp.post("/tts")
-def tts():
-    speaker, speech, samples = _spoken(inputs.tts_fields(validation.json_object(request)))
+@operation("Speak a text: the WAV file in base64 inside JSON", body=contracts.SpeakBody,
+           ok=contracts.SpeakReply, errors=SPEECH_ERRORS)
+def tts(body: contracts.SpeakBody):
+    speaker, speech, samples = _spoken(inputs.tts_fields(body))
     rate = speaker.engine.sample_rate
     encoded = base64.b64encode(audio.wav_bytes(samples, rate)).decode("ascii")
     return jsonify({
@@ -46,17 +53,22 @@ def tts():
 
 
 @bp.post("/api/tts/speak")
-def speak():
-    speaker, speech, samples = _spoken(inputs.tts_fields(validation.json_object(request)))
+@operation("Speak a text: the WAV file itself", body=contracts.SpeakBody, ok=WAV, errors=SPEECH_ERRORS)
+def speak(body: contracts.SpeakBody):
+    speaker, speech, samples = _spoken(inputs.tts_fields(body))
     return Response(audio.wav_bytes(samples, speaker.engine.sample_rate), mimetype="audio/wav",
                     headers=_speech_headers(speaker, speech))
 
 
 @bp.post("/v1/audio/speech")
-def openai_speech():
+@operation("OpenAI-compatible speech: WAV, or 16-bit PCM at 24 kHz streamed sentence by sentence",
+           body=contracts.SpeechBody, errors=SPEECH_ERRORS,
+           ok=Answer("The audio", media_type="audio/wav", alternatives=("audio/pcm",),
+                     headers={**SPEECH_HEADERS, "X-Sample-Rate": "PCM only: the sample rate"}))
+def openai_speech(body: contracts.SpeechBody):
     speaker = _speaker()
     known = {voice.id.lower() for voice in speaker.engine.voices}
-    fields, response_format = inputs.openai_fields(validation.json_object(request), known)
+    fields, response_format = inputs.openai_fields(body, known)
     speech = speaker.request(**fields)
     rate = speaker.engine.sample_rate
     if response_format == "wav":
@@ -71,11 +83,13 @@ def openai_speech():
 
 
 @bp.get("/voices")
+@operation("The voices, and per language the one chosen and the native ones", ok=contracts.VoicesReply)
 def voices():
     return jsonify(_speaker().voices())
 
 
 @bp.post("/preload")
+@operation("Load the model now (the warm-up does it too)", ok=contracts.PreloadReply, errors=(503,))
 def preload():
     speaker = _speaker()
     already = speaker.loaded
