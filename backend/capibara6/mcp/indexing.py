@@ -1,5 +1,10 @@
 """Building the index from the sources, and keeping it on disk between runs.
 
+starting_index() is what the service answers from while the real build runs
+in the background: the facts and every document of the saved index as it
+was saved (stale, but better than nothing), in the time it takes to read
+the file. build() then reads the folder and makes the full index.
+
 A build reuses the rows and vectors of every document whose content hash
 is unchanged, from the index in memory (on reload) or the one saved in the
 state directory (on start), and embeds only the new or changed documents.
@@ -16,6 +21,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -26,6 +32,12 @@ from capibara6.mcp.sources import Document
 log = logging.getLogger("capibara6.mcp.indexing")
 FORMAT = 1
 INDEX_FILE = "index.npz"
+# build() calls it with (pieces embedded so far, pieces to embed) after each batch.
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
 
 
 @dataclass
@@ -51,7 +63,17 @@ class Indexer:
         return {"format": FORMAT, "model": self.embedder.fingerprint,
                 "chunking": [self.chunk_chars, self.chunk_overlap]}
 
-    def build(self, documents: list[Document], skipped: list[dict], previous: Index | None = None) -> Index:
+    def starting_index(self, facts: list[Document]) -> Index:
+        """The facts (embedded only if they changed since the save) and the saved index's other
+        documents as they were: what the service serves until build() has read the folder."""
+        saved = self.load() or Saved([], np.zeros((0, self.embedder.dimension), np.float32), {})
+        fact_keys = {document.key for document in facts}
+        kept = [Document(key, entry.context, entry.name, entry.sha256)
+                for key, entry in saved.documents.items() if key not in fact_keys]
+        return self.build(facts + kept, [], saved, announce="starting index")
+
+    def build(self, documents: list[Document], skipped: list[dict], previous: Index | Saved | None = None,
+              progress: Progress = _no_progress, announce: str = "index built") -> Index:
         started = time.perf_counter()
         previous = previous if previous is not None else self.load()
         rows: list[Row] = []
@@ -75,12 +97,12 @@ class Indexer:
                 vectors.append(None)  # filled below, once all new pieces are embedded together
             entries[document.key] = DocumentEntry(document.sha256, document.context, document.name,
                                                   title, start, len(rows))
-        matrix = self._matrix(rows, vectors, entries, to_embed)
+        matrix = self._matrix(rows, vectors, entries, to_embed, progress)
         index = Index(rows, matrix, entries, skipped=list(skipped), reused=reused, embedded=len(to_embed))
         if previous is None or reused != len(entries) or set(previous.documents) != set(entries):
             self.save(index)
-        log.info("index built in %.2fs: %d pieces from %d sources (%d reused, %d pieces embedded, "
-                 "%d files skipped)", time.perf_counter() - started, len(rows), len(entries), reused,
+        log.info("%s in %.2fs: %d pieces from %d sources (%d reused, %d pieces embedded, "
+                 "%d files skipped)", announce, time.perf_counter() - started, len(rows), len(entries), reused,
                  len(to_embed), len(skipped))
         return index
 
@@ -91,12 +113,18 @@ class Indexer:
         pieces = chunking.split(document.text, self.chunk_chars, self.chunk_overlap)
         return title, [(piece.heading, piece.text) for piece in pieces]
 
-    def _matrix(self, rows, vectors, entries, to_embed) -> np.ndarray:
+    def _matrix(self, rows, vectors, entries, to_embed, progress: Progress) -> np.ndarray:
         dimension = self.embedder.dimension
         matrix = np.zeros((len(rows), dimension), dtype=np.float32)
-        if to_embed:
-            fresh = self.embedder.encode([text for _, text in to_embed], batch_size=self.batch_size)
-            matrix[[number for number, _ in to_embed]] = fresh
+        # Shortest first (a batch of texts of about one length pads less), one batch per call so
+        # that progress is known between batches.
+        to_embed = sorted(to_embed, key=lambda item: len(item[1]))
+        progress(0, len(to_embed))
+        for start in range(0, len(to_embed), self.batch_size):
+            batch = to_embed[start:start + self.batch_size]
+            fresh = self.embedder.encode([text for _, text in batch], batch_size=self.batch_size)
+            matrix[[number for number, _ in batch]] = fresh
+            progress(start + len(batch), len(to_embed))
         for entry, block in zip(entries.values(), vectors):
             if block is not None:
                 matrix[entry.start:entry.end] = block
