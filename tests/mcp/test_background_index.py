@@ -38,11 +38,16 @@ class HeldModel(CountingModel):
     def load(self):
         self.loaded = True
 
-    def encode(self, texts, batch_size=32):
+    def encode(self, texts, batch_size=32, progress=None):
         if self.held.is_set() and any("Paragraph" in text for text in texts):
-            self.waiting.set()
-            assert self.release.wait(30), "the test never released the build"
-        return super().encode(texts, batch_size)
+            def held_after_the_first_batch(done, total):
+                if progress is not None:
+                    progress(done, total)
+                if done == min(batch_size, total):
+                    self.waiting.set()
+                    assert self.release.wait(30), "the test never released the build"
+            return super().encode(texts, batch_size, held_after_the_first_batch)
+        return super().encode(texts, batch_size, progress)
 
     def encode_one(self, text):
         return self.encode([text])[0]
@@ -190,7 +195,8 @@ def test_a_restart_serves_the_saved_documents_before_reading_the_folder(tmp_path
         again.warm_up()
         assert again_model.waiting.wait(10)
         assert len(again.live().index.documents_of("documents")) == 3   # the saved ones, at once
-        assert again_model.embedded == []  # the facts and the saved documents were reused
+        # The facts and the saved documents were reused: only the added one was embedded.
+        assert again_model.embedded == ["added 0: Paragraph one of added 0. Paragraph two of added 0."]
     finally:
         again_model.release.set()
     wait_for(lambda: finished(again, 1))

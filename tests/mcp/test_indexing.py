@@ -24,13 +24,16 @@ class CountingModel:
         self.fingerprint = fingerprint
         self.embedded: list[str] = []
 
-    def encode(self, texts, batch_size=32):
-        self.embedded.extend(texts)
+    def encode(self, texts, batch_size=32, progress=None):
         rows = []
-        for text in texts:
-            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-            vector = np.random.default_rng(seed).normal(size=self.dimension)
-            rows.append(vector / np.linalg.norm(vector))
+        for start in range(0, len(texts), batch_size):
+            for text in texts[start:start + batch_size]:
+                self.embedded.append(text)
+                seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+                vector = np.random.default_rng(seed).normal(size=self.dimension)
+                rows.append(vector / np.linalg.norm(vector))
+            if progress is not None:
+                progress(len(rows), len(texts))
         return np.asarray(rows, dtype=np.float32)
 
 

@@ -203,17 +203,27 @@ def test_a_failing_build_leaves_the_old_index_serving_and_health_says_why(servic
     assert healed["status"] == "ok" and healed["last_error"] is None
 
 
-def test_a_restart_serves_the_saved_index_at_once(service):
+def test_a_stop_during_a_build_is_clean_and_a_restart_serves_the_saved_index_at_once(service):
     mcp = service.mcp
-    mcp.stop()
+    saved = index_check(mcp)
+    write_big_folder(service.docs / "more", pieces=100)
+    mcp.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 120
+    while not ((index_check(mcp)["progress"] or {}).get("done") or 0):
+        assert time.monotonic() < deadline, mcp.log()
+        time.sleep(0.1)
+    assert mcp.stop() == 0       # SIGTERM in the middle of a build: a clean exit
     first_log = mcp.log()
     again = start_mcp(service.tmp, {**service.env, "NOTIFY_SOCKET": ""}, port=mcp.port, indexed=False)
     try:
         # Right after READY, the documents come from the saved index: nothing was embedded again.
         assert ask(again, BACKUP_QUESTION)["sources"][0]["document"] == "operaciones.md"
         new_lines = again.log()[len(first_log):]
-        assert f"starting index in " in new_lines
-        assert f"({PIECES // 10 + 1 + 3 + 3} reused, 0 pieces embedded" in new_lines
-        assert wait_indexed(again)["status"] == "ok"
+        assert "starting index in " in new_lines
+        assert f"({saved['documents'] + 3} reused, 0 pieces embedded" in new_lines
+        # The build cut short is done again (its documents were not saved), in the background.
+        indexed = wait_indexed(again)
+        assert indexed["status"] == "ok" and indexed["documents"] == saved["documents"] + 10
+        assert f"({saved['documents'] + 3} reused, 100 pieces embedded" in again.log()[len(first_log):]
     finally:
         again.stop()

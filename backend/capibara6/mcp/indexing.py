@@ -32,7 +32,7 @@ from capibara6.mcp.sources import Document
 log = logging.getLogger("capibara6.mcp.indexing")
 FORMAT = 1
 INDEX_FILE = "index.npz"
-# build() calls it with (pieces embedded so far, pieces to embed) after each batch.
+# Called with (pieces embedded so far, pieces to embed) before the first batch and after each.
 Progress = Callable[[int, int], None]
 
 
@@ -70,10 +70,10 @@ class Indexer:
         fact_keys = {document.key for document in facts}
         kept = [Document(key, entry.context, entry.name, entry.sha256)
                 for key, entry in saved.documents.items() if key not in fact_keys]
-        return self.build(facts + kept, [], saved, announce="starting index")
+        return self.build(facts + kept, [], saved, log_as="starting index")
 
     def build(self, documents: list[Document], skipped: list[dict], previous: Index | Saved | None = None,
-              progress: Progress = _no_progress, announce: str = "index built") -> Index:
+              progress: Progress = _no_progress, log_as: str = "index built") -> Index:
         started = time.perf_counter()
         previous = previous if previous is not None else self.load()
         rows: list[Row] = []
@@ -102,7 +102,7 @@ class Indexer:
         if previous is None or reused != len(entries) or set(previous.documents) != set(entries):
             self.save(index)
         log.info("%s in %.2fs: %d pieces from %d sources (%d reused, %d pieces embedded, "
-                 "%d files skipped)", announce, time.perf_counter() - started, len(rows), len(entries), reused,
+                 "%d files skipped)", log_as, time.perf_counter() - started, len(rows), len(entries), reused,
                  len(to_embed), len(skipped))
         return index
 
@@ -116,15 +116,11 @@ class Indexer:
     def _matrix(self, rows, vectors, entries, to_embed, progress: Progress) -> np.ndarray:
         dimension = self.embedder.dimension
         matrix = np.zeros((len(rows), dimension), dtype=np.float32)
-        # Shortest first (a batch of texts of about one length pads less), one batch per call so
-        # that progress is known between batches.
-        to_embed = sorted(to_embed, key=lambda item: len(item[1]))
         progress(0, len(to_embed))
-        for start in range(0, len(to_embed), self.batch_size):
-            batch = to_embed[start:start + self.batch_size]
-            fresh = self.embedder.encode([text for _, text in batch], batch_size=self.batch_size)
-            matrix[[number for number, _ in batch]] = fresh
-            progress(start + len(batch), len(to_embed))
+        if to_embed:
+            fresh = self.embedder.encode([text for _, text in to_embed], batch_size=self.batch_size,
+                                         progress=progress)
+            matrix[[number for number, _ in to_embed]] = fresh
         for entry, block in zip(entries.values(), vectors):
             if block is not None:
                 matrix[entry.start:entry.end] = block

@@ -16,6 +16,7 @@ folder may have changed after the running build read it).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -32,6 +33,12 @@ from capibara6.mcp.sources import DATE_DOCUMENT, DOCUMENTS, Facts, load_facts, s
 log = logging.getLogger("capibara6.mcp.knowledge")
 # Progress goes to systemd's STATUS= at most this often (a GPU embeds hundreds of batches a second).
 ANNOUNCE_EVERY_S = 1.0
+# At exit, how long to wait for a build to stop at its next batch.
+STOP_WAIT_S = 10.0
+
+
+class Stopping(Exception):
+    """Raised between two batches of a build when the process exits."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class KnowledgeBase:
         self._wanted = False
         self._reload_facts = False
         self._builder: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.builds = 0                    # builds finished since start, failed ones included
         self.last_build_s: float | None = None
         self.last_error: str | None = None
@@ -95,6 +103,7 @@ class KnowledgeBase:
     def warm_up(self) -> None:
         self.embedder.load()
         self._live = Live(self._first_facts, self.indexer.starting_index(self._first_facts.documents))
+        atexit.register(self._stop_building)
         self.rebuild(reload_facts=False)
 
     def rebuild(self, reload_facts: bool = True) -> None:
@@ -112,10 +121,18 @@ class KnowledgeBase:
                                                  daemon=True)
                 self._builder.start()
 
+    def _stop_building(self) -> None:
+        """At exit: end a running build at its next batch. Left running, the thread would be cut
+        inside torch when the interpreter ends, and that aborts the process (SIGABRT, not exit 0)."""
+        self._stopping.set()
+        builder = self._builder
+        if builder is not None:
+            builder.join(STOP_WAIT_S)
+
     def _build_while_wanted(self) -> None:
         while True:
             with self._queue:
-                if not self._wanted:
+                if not self._wanted or self._stopping.is_set():
                     self._builder = None
                     return
                 reload_facts = self._reload_facts
@@ -133,11 +150,15 @@ class KnowledgeBase:
                 log.warning("the documents folder %s has no usable .md or .txt file", self.settings.docs_dir)
 
             def progressed(done: int, total: int) -> None:
+                if self._stopping.is_set():
+                    raise Stopping
                 build.progressed(done, total)
                 self._announce(force=done == 0)
 
             index = self.indexer.build(facts.documents + scan.documents, scan.skipped, current.index,
                                        progress=progressed)
+        except Stopping:
+            log.info("index build stopped at %d of %s pieces: the service is stopping", build.done, build.total)
         except Exception as error:  # the current index keeps serving; /health says why
             self.last_error = " ".join(str(error).split()) or type(error).__name__
             log.error("index build failed, still serving the previous index: %s", self.last_error)
