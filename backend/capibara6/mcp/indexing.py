@@ -10,7 +10,9 @@ is unchanged, from the index in memory (on reload) or the one saved in the
 state directory (on start), and embeds only the new or changed documents.
 The saved index is one .npz file (vectors and a JSON manifest), replaced
 atomically; it is reused only when it was made with the same model files
-and the same chunking, else everything is embedded again.
+and the same chunking, else everything is embedded again. A long build
+also saves what it has finished every minute or so (whole documents), so
+a restart in the middle of it embeds only the rest.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class Saved:
 
 
 class Indexer:
+    # New pieces are embedded in rounds of about this many (cut between documents); after a
+    # round, what is finished is saved if the last save is older than checkpoint_every_s.
+    round_pieces = 256
+    checkpoint_every_s = 60.0
+
     def __init__(self, embedder, state_dir: Path, *, chunk_chars: int, chunk_overlap: int,
                  batch_size: int = 16):
         self.embedder = embedder
@@ -116,17 +123,53 @@ class Indexer:
     def _matrix(self, rows, vectors, entries, to_embed, progress: Progress) -> np.ndarray:
         dimension = self.embedder.dimension
         matrix = np.zeros((len(rows), dimension), dtype=np.float32)
-        progress(0, len(to_embed))
-        if to_embed:
-            fresh = self.embedder.encode([text for _, text in to_embed], batch_size=self.batch_size,
-                                         progress=progress)
-            matrix[[number for number, _ in to_embed]] = fresh
         for entry, block in zip(entries.values(), vectors):
             if block is not None:
                 matrix[entry.start:entry.end] = block
+        progress(0, len(to_embed))
+        done, saved_at = 0, time.monotonic()
+        for batch in self._rounds(rows, to_embed):
+            fresh = self.embedder.encode([text for _, text in batch], batch_size=self.batch_size,
+                                         progress=lambda count, _: progress(done + count, len(to_embed)))
+            matrix[[number for number, _ in batch]] = fresh
+            done += len(batch)
+            if done < len(to_embed) and time.monotonic() - saved_at >= self.checkpoint_every_s:
+                pending = {rows[number].document for number, _ in to_embed[done:]}
+                finished = self._finished(rows, matrix, entries, pending)
+                self.save(finished)
+                saved_at = time.monotonic()
+                log.info("saved the %d sources finished so far (%d of %d new pieces embedded)",
+                         len(finished.documents), done, len(to_embed))
         return matrix
 
-    def save(self, index: Index) -> None:
+    def _rounds(self, rows, to_embed):
+        """to_embed in rounds of at least round_pieces, each ending with the end of a document."""
+        batch: list[tuple[int, str]] = []
+        for position, item in enumerate(to_embed):
+            batch.append(item)
+            following = to_embed[position + 1][0] if position + 1 < len(to_embed) else None
+            if len(batch) >= self.round_pieces and (
+                    following is None or rows[following].document != rows[item[0]].document):
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    @staticmethod
+    def _finished(rows, matrix, entries, pending: set[str]) -> Saved:
+        """The documents of a build in progress whose pieces all have their vectors."""
+        kept_rows, blocks, kept = [], [], {}
+        for key, entry in entries.items():
+            if key in pending:
+                continue
+            start = len(kept_rows)
+            kept_rows.extend(rows[entry.start:entry.end])
+            blocks.append(matrix[entry.start:entry.end])
+            kept[key] = DocumentEntry(entry.sha256, entry.context, entry.name, entry.title, start, len(kept_rows))
+        vectors = np.concatenate(blocks) if blocks else np.zeros((0, matrix.shape[1]), np.float32)
+        return Saved(kept_rows, vectors, kept)
+
+    def save(self, index: Index | Saved) -> None:
         manifest = {
             **self.signature,
             "documents": {key: [e.sha256, e.context, e.name, e.title, e.start, e.end]
