@@ -9,7 +9,6 @@ The tests share one process and run in order: each is a later moment of it.
 
 from __future__ import annotations
 
-import random
 import shutil
 import signal
 import socket
@@ -23,6 +22,7 @@ import requests
 
 from capibara6.mcp.settings import PACKAGED_FACTS
 from tests.mcp.conftest import index_check, start_mcp, wait_indexed
+from tests.mcp.corpus import write_folder
 
 PIECES = 600
 BACKUP = "# Operaciones\n\nLa copia de seguridad nocturna de la base de datos se hace cada día a las 03:00 UTC.\n"
@@ -30,21 +30,8 @@ BACKUP_QUESTION = "¿A qué hora se hace la copia de seguridad nocturna de la ba
 PORT_QUESTION = "¿En qué puerto escucha el servicio de chat de Capibara6?"
 
 
-def write_big_folder(folder: Path, pieces: int = PIECES, per_document: int = 10) -> None:
-    """Paragraphs of 320-470 characters about nothing asked here: one piece each (two do not fit in 600)."""
-    rng = random.Random(15)
-    words = ("el equipo revisa los informes del laboratorio cada lunes en la sede central con el código "
-             "the support team stores incident reports every quarter in the north wing").split()
-    folder.mkdir(parents=True)
-    for number in range(pieces // per_document):
-        paragraphs = []
-        for _ in range(per_document):
-            text = ""
-            while len(text) < 320:
-                text += " ".join(rng.choice(words) for _ in range(12)) + f" {rng.randint(100, 99999)}. "
-            paragraphs.append(text.strip())
-        (folder / f"nota-{number:03d}.md").write_text(f"# Nota {number}\n\n" + "\n\n".join(paragraphs),
-                                                     encoding="utf-8")
+def write_big_folder(folder: Path, pieces: int = PIECES) -> None:
+    write_folder(folder, documents=pieces // 10, paragraphs=10)
 
 
 class NotifySocket:

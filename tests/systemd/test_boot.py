@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.systemd.conftest import UNITS_IN_HOST
+from tests.systemd.conftest import ROOT, UNITS_IN_HOST
 
 pytestmark = [pytest.mark.systemd, pytest.mark.timeout(900)]
 
@@ -264,26 +264,6 @@ def test_mcp_reloads_in_place(systemd_host):
     assert (state["MainPID"], state["ActiveState"]) == (pid, "active"), state
 
 
-# Runs inside the container: a folder of documents, one piece per paragraph (two never fit in
-# the default 600 characters). Arguments: folder, documents, paragraphs per document.
-WRITE_FOLDER = r"""
-import os, random, sys
-folder, documents, paragraphs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rng = random.Random(15)
-words = ("el equipo revisa los informes del laboratorio cada lunes en la sede central con el codigo "
-         "the support team stores incident reports every quarter in the north wing").split()
-os.makedirs(folder, mode=0o755, exist_ok=True)
-for number in range(documents):
-    texts = []
-    for _ in range(paragraphs):
-        text = ""
-        while len(text) < 320:
-            text += " ".join(rng.choice(words) for _ in range(12)) + f" {rng.randint(100, 99999)}. "
-        texts.append(text.strip())
-    with open(os.path.join(folder, f"nota-{number:04d}.md"), "w", encoding="utf-8") as handle:
-        handle.write(f"# Nota {number}\n\n" + "\n\n".join(texts) + "\n")
-"""
-
 # Runs inside the container: `systemctl <verb>` the mcp unit (restart returns at READY=1, the
 # unit being Type=notify), then what systemd and the service say right after and `watch`
 # seconds later, and whether augment answers from the facts meanwhile. Prints JSON.
@@ -338,6 +318,7 @@ status = subprocess.run(["systemctl", "show", "-P", "StatusText", "capibara6-mcp
 print(json.dumps({"waited_s": round(time.monotonic() - start, 2), "index": index, "status_text": status}))
 """
 
+CORPUS = ROOT / "tests" / "mcp" / "corpus.py"
 BIG_DOCS, SMALL_DOCS = "/srv/capibara6-docs-big", "/srv/capibara6-docs-small"
 BIG_DOCUMENTS, PARAGRAPHS = 300, 20   # 6,000 pieces: minutes at the measured 7-40 pieces/s
 
@@ -349,8 +330,9 @@ def test_mcp_is_ready_in_seconds_with_a_folder_whose_build_takes_minutes(systemd
     if "mcp" not in systemd_host.services:
         pytest.skip(f"mcp is not in this release: {systemd_host.left_out.get('mcp')}")
     host, port, unit = systemd_host.host, systemd_host.services["mcp"], "capibara6-mcp.service"
-    host.python(WRITE_FOLDER, BIG_DOCS, str(BIG_DOCUMENTS), str(PARAGRAPHS))
-    host.python(WRITE_FOLDER, SMALL_DOCS, "2", "3")
+    host.copy_in(str(CORPUS), "/usr/local/lib/mcp_corpus.py")   # one piece per paragraph
+    host.run("python3", "/usr/local/lib/mcp_corpus.py", BIG_DOCS, str(BIG_DOCUMENTS), str(PARAGRAPHS))
+    host.run("python3", "/usr/local/lib/mcp_corpus.py", SMALL_DOCS, "2", "3")
     host.sh(f"printf '# Operaciones\\n\\nLa copia de seguridad nocturna de la base de datos se hace "
             f"a las 03:00 UTC.\\n' > {SMALL_DOCS}/operaciones.md")
     try:
