@@ -1,8 +1,9 @@
 """The context & RAG service with a 10,000-piece corpus.
 
 Prints (and saves in bench/results/mcp.json):
-- index build time for the corpus from nothing (every piece embedded), and
-  the whole cold start to READY (model load included);
+- index build time for the corpus from nothing (every piece embedded), the
+  cold start to READY (model load, facts) and to the folder indexed (the
+  background build);
 - restart time with the saved index (start to READY, and the index part);
 - POST /api/mcp/augment latency p50/p99 at that size, and /api/mcp/verify's.
 Target on this 2-core CPU: augment p50 < 30 ms with 10,000 pieces.
@@ -91,20 +92,25 @@ def questions(samples: list[str], count: int, seed: int = 7) -> list[str]:
     return asked
 
 
-def start(env: dict, port: int, log: Path) -> tuple[subprocess.Popen, float, dict]:
-    """Start the service; return it, seconds to READY (/health 200) and its index check."""
+def start(env: dict, port: int, log: Path) -> tuple[subprocess.Popen, float, float, dict]:
+    """Start the service; return it, seconds to READY (/health 200), seconds until the folder
+    is indexed (the background build done) and its index check then."""
     started = time.perf_counter()
     proc = subprocess.Popen([PYTHON, "-m", "capibara6", "serve", "mcp", "--port", str(port),
                              "--log-level", os.environ.get("BENCH_LOG_LEVEL", "WARNING")], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
     url = f"http://127.0.0.1:{port}/health"
+    ready_s = None
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"mcp exited with {proc.returncode}; see {log}")
         try:
             reply = requests.get(url, timeout=5)
             if reply.status_code == 200:
-                return proc, time.perf_counter() - started, reply.json()["checks"]["index"]
+                ready_s = ready_s or time.perf_counter() - started
+                index = reply.json()["checks"]["index"]
+                if index["builds"] and not index["reindexing"]:
+                    return proc, ready_s, time.perf_counter() - started, index
         except requests.ConnectionError:
             pass
         time.sleep(0.1)
@@ -146,16 +152,18 @@ def main() -> None:
 
     if args.reuse:
         previous = json.loads((RESULTS / "mcp.json").read_text())
-        cold_s, index = previous["cold_start_to_ready_s"], {
+        cold_s, cold_indexed_s = previous["cold_start_to_ready_s"], previous.get("cold_start_to_indexed_s")
+        index = {
             "pieces": previous["pieces"], "documents": previous["documents"],
             "last_build_s": previous["index_build_s"]}
         print(f"cold start (from the previous run): index build {index['last_build_s']:.1f}s")
     else:
-        proc, cold_s, index = start(env, port, log)
-        print(f"cold start: READY after {cold_s:.1f}s; index build {index['last_build_s']:.1f}s "
-              f"for {index['pieces']} pieces ({index['pieces'] / index['last_build_s']:.0f} pieces/s)")
+        proc, cold_s, cold_indexed_s, index = start(env, port, log)
+        print(f"cold start: READY after {cold_s:.1f}s, indexed after {cold_indexed_s:.1f}s; index build "
+              f"{index['last_build_s']:.1f}s for {index['pieces']} pieces "
+              f"({index['pieces'] / index['last_build_s']:.0f} pieces/s)")
         stop(proc)
-    proc, restart_s, restarted = start(env, port, log)
+    proc, restart_s, _, restarted = start(env, port, log)
     print(f"restart with the saved index: READY after {restart_s:.1f}s "
           f"(index part {restarted['last_build_s']:.2f}s, the rest is loading torch and the model)")
 
@@ -173,6 +181,8 @@ def main() -> None:
         "documents": index["documents"],
         "index_build_s": index["last_build_s"],
         "cold_start_to_ready_s": round(cold_s, 2),
+        # The folder is indexed after READY, in the background (the latencies below are measured after it).
+        "cold_start_to_indexed_s": round(cold_indexed_s, 2) if cold_indexed_s is not None else None,
         "pieces_per_s_cold": round(index["pieces"] / index["last_build_s"], 1),
         "restart_to_ready_s": round(restart_s, 2),
         "restart_index_s": restarted["last_build_s"],

@@ -64,19 +64,22 @@ def write_corpus(folder: Path) -> Path:
     return folder
 
 
-def start_mcp(tmp: Path, env: dict, port: int | None = None) -> ServiceProcess:
+def start_mcp(tmp: Path, env: dict, port: int | None = None, indexed: bool = True) -> ServiceProcess:
     """ServiceProcess.start, but patient: while torch imports, holding the GIL on 2 busy
-    cores, even the 503 of /health can take over a second, and that is not a failure."""
+    cores, even the 503 of /health can take over a second, and that is not a failure.
+    Returns once the folder is indexed, or with indexed=False as soon as it is READY."""
     proc = ServiceProcess("mcp", env, tmp, port=port)
     proc._log = open(proc.log_path, "ab")
     proc.proc = subprocess.Popen(proc.command(), env=proc.env, stdout=proc._log,
                                  stderr=subprocess.STDOUT, cwd=ROOT)
     wait_ready(proc)
+    if indexed:
+        wait_indexed(proc)
     return proc
 
 
 def wait_ready(proc: ServiceProcess, wait: float = 240) -> None:
-    """Until /health says 200: the model load and first index take seconds on 2 shared cores."""
+    """Until /health says 200 (READY): the model load takes seconds on 2 shared cores."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
@@ -88,6 +91,24 @@ def wait_ready(proc: ServiceProcess, wait: float = 240) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{proc.name} was not ready within {wait}s:\n{proc.log()}")
+
+
+def index_check(proc: ServiceProcess) -> dict:
+    """The index part of /health: status, pieces, progress of a build, builds done, last error."""
+    return requests.get(proc.url + "/health", timeout=10).json()["checks"]["index"]
+
+
+def wait_indexed(proc: ServiceProcess, builds: int = 1, wait: float = 300) -> dict:
+    """Until at least `builds` background builds have ended and none runs or waits; the index check then."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.proc.poll() is not None:
+            raise RuntimeError(f"mcp exited with {proc.proc.returncode}:\n{proc.log()}")
+        index = index_check(proc)
+        if index["builds"] >= builds and not index["reindexing"]:
+            return index
+        time.sleep(0.1)
+    raise RuntimeError(f"mcp did not finish indexing within {wait}s:\n{proc.log()}")
 
 
 @pytest.fixture(scope="module")

@@ -24,13 +24,16 @@ class CountingModel:
         self.fingerprint = fingerprint
         self.embedded: list[str] = []
 
-    def encode(self, texts, batch_size=32):
-        self.embedded.extend(texts)
+    def encode(self, texts, batch_size=32, progress=None):
         rows = []
-        for text in texts:
-            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-            vector = np.random.default_rng(seed).normal(size=self.dimension)
-            rows.append(vector / np.linalg.norm(vector))
+        for start in range(0, len(texts), batch_size):
+            for text in texts[start:start + batch_size]:
+                self.embedded.append(text)
+                seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+                vector = np.random.default_rng(seed).normal(size=self.dimension)
+                rows.append(vector / np.linalg.norm(vector))
+            if progress is not None:
+                progress(len(rows), len(texts))
         return np.asarray(rows, dtype=np.float32)
 
 
@@ -116,3 +119,35 @@ def test_search_ranks_the_matching_row_first_and_filters_contexts(tmp_path, fold
     assert {hit.row.context for hit in only_facts} == {"company_info"}
     dated = index.search(vector, terms(text), dense_weight=0.5, top_k=20, one_per=frozenset({"current_date"}))
     assert sum(hit.row.document == "current_date" for hit in dated) == 1
+
+
+def test_a_long_build_saves_its_finished_documents_so_a_restart_embeds_only_the_rest(tmp_path, folder):
+    build(make_indexer(tmp_path, CountingModel()), folder)
+    for number in range(6):
+        (folder / f"extra-{number}.md").write_text(f"# Extra {number}\n\nOne piece.", encoding="utf-8")
+
+    class Stopped(Exception):
+        pass
+
+    def stop_in_the_second_round(done, total):
+        if done > 2:
+            raise Stopped
+
+    indexer = make_indexer(tmp_path, CountingModel())
+    indexer.round_pieces, indexer.checkpoint_every_s = 2, 0.0
+    scan = scan_folder(folder, 10_000)
+    with pytest.raises(Stopped):
+        indexer.build(load_facts(PACKAGED_FACTS).documents + scan.documents, scan.skipped,
+                      progress=stop_in_the_second_round)
+    saved = indexer.load()
+    assert {"docs/extra-0.md", "docs/extra-1.md", "docs/uno.md", "docs/dos.md"} <= set(saved.documents)
+    assert "docs/extra-2.md" not in saved.documents and "docs/extra-5.md" not in saved.documents
+
+    model = CountingModel()
+    again = build(make_indexer(tmp_path, model), folder)
+    assert sorted(model.embedded) == [f"Extra {n}: One piece." for n in range(2, 6)]
+    assert again.reused == 3 + 2 + 2 and len(again.documents) == 11
+    for key, entry in again.documents.items():   # the saved vectors landed on their own rows
+        if key.startswith("docs/extra-"):
+            expected = CountingModel().encode([f"{entry.title}: One piece."])[0]
+            assert np.allclose(again.vectors[entry.start], expected)

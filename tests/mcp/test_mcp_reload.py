@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import requests
 
-from tests.mcp.conftest import start_mcp
+from tests.mcp.conftest import index_check, start_mcp, wait_indexed
 
 BACKUP_QUESTION = "When does the nightly database backup run?"
 
@@ -24,16 +23,14 @@ def manual(paragraphs: int = 24) -> str:
                         *filler])
 
 
-def reload_and_wait(mcp, documents: int) -> None:
-    """SIGHUP, then wait until the new index is in place (the process keeps serving meanwhile)."""
+def reload_and_wait(mcp, documents: int) -> dict:
+    """SIGHUP, then wait until the index built in the background is in place (the process keeps
+    serving meanwhile); the index check of /health then."""
+    builds = index_check(mcp)["builds"]
     mcp.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        index = requests.get(mcp.url + "/health", timeout=10).json()["checks"]["index"]
-        if not index["reindexing"] and index["documents"] == documents:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the reload did not finish:\n{mcp.log()}")
+    index = wait_indexed(mcp, builds=builds + 1, wait=180)
+    assert index["status"] == "ok" and index["documents"] == documents, f"{index}\n{mcp.log()}"
+    return index
 
 
 def test_an_empty_folder_serves_then_sighup_indexes_a_new_document_while_requests_continue(tmp_path):
@@ -73,13 +70,17 @@ def test_an_empty_folder_serves_then_sighup_indexes_a_new_document_while_request
         # Only the new document was embedded; the facts and the date phrasings were reused.
         assert "(3 reused, " in mcp.log()
 
-        # A reload that fails (the folder is gone) keeps the index it had.
+        # A reload that fails (the folder is gone) keeps the index it had, and /health says why.
         docs.rename(tmp_path / "moved")
+        builds = index_check(mcp)["builds"]
         mcp.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while "reload failed" not in mcp.log() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "<3>capibara6.serve: reload failed: the documents folder" in mcp.log()
+        failed = wait_indexed(mcp, builds=builds + 1, wait=60)
+        assert "<3>capibara6.mcp.knowledge: index build failed, still serving the previous index: " \
+               "the documents folder" in mcp.log()
+        health = requests.get(mcp.url + "/health", timeout=10)
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        assert failed["status"] == "failed" and str(docs) in failed["last_error"]
+        assert failed["documents"] == 1
         kept = requests.post(f"{mcp.url}/api/mcp/augment", json={"prompt": BACKUP_QUESTION}, timeout=30).json()
         assert kept["sources"][0]["document"] == "manual.md"
         assert mcp.proc.poll() is None

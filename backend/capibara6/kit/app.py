@@ -62,6 +62,8 @@ class Runtime:
     checks: dict[str, HealthCheck] = field(default_factory=dict)
     ready: threading.Event = field(default_factory=threading.Event)
     not_ready_reason: str = "starting"
+    # Set by serve() to send a STATUS= line to systemd; see status_changed().
+    send_status: Callable[[str], None] | None = None
 
     def run_warmup(self) -> None:
         """Run the warm-up (model load...) once; /health is 503 until it ends."""
@@ -74,6 +76,12 @@ class Runtime:
         if self.status is not None:
             return self.status()
         return "serving" if self.ready.is_set() else self.not_ready_reason
+
+    def status_changed(self) -> None:
+        """A service calls this when its status line changes between the watchdog's pings
+        (progress of work in the background), so `systemctl status` shows it at once."""
+        if self.send_status is not None:
+            self.send_status(self.status_line())
 
     def health(self) -> tuple[int, dict]:
         results = {}

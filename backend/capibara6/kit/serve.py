@@ -185,6 +185,7 @@ def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
           connection_limit: int = 1000, max_body_bytes: int = 1024 * 1024,
           trusted_proxy: str = "127.0.0.1") -> int:
     notifier = Notifier()
+    runtime.send_status = lambda line: notifier.send(f"STATUS={line}")
     passed = systemd_sockets()
     options = waitress_options(threads=threads, connection_limit=connection_limit,
                                max_body_bytes=max_body_bytes, trusted_proxy=trusted_proxy)

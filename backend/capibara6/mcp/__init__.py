@@ -30,6 +30,7 @@ def create_app(environ=None):
         status=knowledge.status_line,
         checks={"index": knowledge.health},
     )
+    knowledge.announce = runtime.status_changed  # indexing progress in systemd's STATUS= line
     app = create_base_app(settings.common, blueprints=[bp], runtime=runtime,
                           health_paths=["/api/mcp/health"])
     app.extensions.update({

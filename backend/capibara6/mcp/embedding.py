@@ -16,6 +16,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -100,9 +101,11 @@ class Embedder:
                  self.directory, device, elapsed, self.dimension)
         return elapsed
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32,
+               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Unit vectors for texts, one row each. Indexing passes many texts; each batch
-        takes its own turn, and a waiting query goes before the next batch."""
+        takes its own turn, and a waiting query goes before the next batch. progress, if
+        given, is called with (texts embedded, all texts) after each batch."""
         if self._model is None:
             raise RuntimeError("the embedding model is not loaded yet")
         if not texts:
@@ -115,6 +118,8 @@ class Embedder:
             numbers = order[start:start + batch_size]
             with turn():
                 vectors[numbers] = self._forward([texts[n] for n in numbers])
+            if progress is not None:
+                progress(start + len(numbers), len(texts))
         return vectors
 
     def _forward(self, texts: list[str]) -> np.ndarray:
