@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from capibara6.kit.settings import CommonSettings, ConfigError, Env
+from capibara6.kit.storage import StorageSettings
 
 GITHUB = "github"
 GOOGLE = "google"
@@ -51,6 +52,7 @@ class AuthSettings:
     token_lifetime: int
     provider_timeout: float
     providers: tuple[ProviderSettings, ...]
+    storage: StorageSettings
 
     @property
     def provider_names(self) -> list[str]:
@@ -63,8 +65,9 @@ class AuthSettings:
         if urlsplit(success_url).fragment:
             raise ConfigError("CAPIBARA6_AUTH_SUCCESS_URL: must not have a '#fragment'; "
                               "the token is put there")
+        common = CommonSettings.from_env("auth", env)
         return cls(
-            common=CommonSettings.from_env("auth", env),
+            common=common,
             # The service exists to sign tokens: never start with a guessable or made-up key.
             jwt_secret=env.str("JWT_SECRET", required=True, secret=True, min_length=MIN_SECRET_BYTES),
             secret_key=_secret_key(env, providers),
@@ -75,6 +78,7 @@ class AuthSettings:
             provider_timeout=env.float("CAPIBARA6_AUTH_PROVIDER_TIMEOUT", 10.0,
                                        minimum=0.1, maximum=120),
             providers=providers,
+            storage=StorageSettings.from_env(env, common.state_dir),
         )
 
 
