@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from capibara6.auth.store import SCHEMA as AUTH_SCHEMA, AuthStore, PendingLogin
+from capibara6.auth.store import (SCHEMA as AUTH_SCHEMA, AuthStore, LoginLimits, PendingLogin,
+                                  TooManyPendingLogins)
 from capibara6.chat.conversations import SCHEMA as CHAT_SCHEMA, ConversationStore
 from capibara6.kit.storage import StorageSettings, open_database
 from tests.conftest import ROOT
@@ -61,6 +62,26 @@ def test_revocations_and_pending_logins(settings, opened):
     taken = store.take_login("state-1")
     assert taken is not None and taken.client == "192.0.2.1" and taken.code_verifier == "v"
     assert store.take_login("state-1") is None  # a state works once
+
+
+def test_pending_logins_are_bounded_per_client_and_in_total(settings, opened):
+    store = AuthStore(opened(settings, AUTH_SCHEMA, "auth.sqlite3"),
+                      limits=LoginLimits(per_client=2, total=3))
+    now = int(time.time())
+    store.add_login(login("a1", "192.0.2.1", now + 100))
+    store.add_login(login("a2", "192.0.2.1", now + 200))
+    with pytest.raises(TooManyPendingLogins) as per_client:
+        store.add_login(login("a3", "192.0.2.1"))
+    assert per_client.value.status == 429
+    # Retry when the client's oldest login has expired, not before.
+    assert int(per_client.value.headers["Retry-After"]) in (100, 101, 102)
+    store.add_login(login("b1", "192.0.2.2"))  # another client still may
+    with pytest.raises(TooManyPendingLogins) as total:
+        store.add_login(login("c1", "192.0.2.3"))
+    assert "on this server" in total.value.message
+    assert store.take_login("a3") is None and store.take_login("c1") is None  # nothing kept
+    assert store.take_login("a1") is not None  # finishing a login frees a place
+    store.add_login(login("c1", "192.0.2.3"))
 
 
 def test_concurrent_first_starts_migrate_once(settings, caplog):

@@ -21,7 +21,8 @@ def create_app(environ=None):
     from capibara6.kit.storage import open_database
 
     settings = AuthSettings.from_env(Env(environ))
-    store = AuthStore(open_database(settings.storage, SCHEMA, SQLITE_FILE))
+    store = AuthStore(open_database(settings.storage, SCHEMA, SQLITE_FILE),
+                      limits=settings.login_limits)
     sessions = Sessions(TokenCodec(settings.jwt_secret, lifetime_seconds=settings.token_lifetime), store)
     logins = Logins(build_providers(settings), store, sessions,
                     public_url=settings.public_url, success_url=settings.success_url)

@@ -46,7 +46,9 @@ def protect(response):
 
 @bp.get(f"/auth/{PROVIDER}")
 def login(provider):
-    started = _logins().start(provider)
+    # remote_addr is the client's own address: waitress takes it from X-Forwarded-For only
+    # when the trusted proxy (nginx) sent it.
+    started = _logins().start(provider, client=request.remote_addr)
     session.clear()
     session.permanent = True  # the cookie lasts as long as a login may take
     session[STATE_KEY] = started.state

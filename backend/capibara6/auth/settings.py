@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from capibara6.auth.store import LoginLimits
 from capibara6.kit.settings import CommonSettings, ConfigError, Env
 from capibara6.kit.storage import StorageSettings
 
@@ -53,6 +54,7 @@ class AuthSettings:
     provider_timeout: float
     providers: tuple[ProviderSettings, ...]
     storage: StorageSettings
+    login_limits: LoginLimits
 
     @property
     def provider_names(self) -> list[str]:
@@ -79,6 +81,12 @@ class AuthSettings:
                                        minimum=0.1, maximum=120),
             providers=providers,
             storage=StorageSettings.from_env(env, common.state_dir),
+            # Starting a login needs no token: bound the logins kept in progress.
+            login_limits=LoginLimits(
+                per_client=env.int("CAPIBARA6_AUTH_MAX_PENDING_LOGINS_PER_CLIENT", 20,
+                                   minimum=1, maximum=100_000),
+                total=env.int("CAPIBARA6_AUTH_MAX_PENDING_LOGINS", 10_000,
+                              minimum=1, maximum=10_000_000)),
         )
 
 

@@ -10,6 +10,9 @@ GPU VM shares, so a logout on one VM is refused on every VM.
   with the PKCE verifier and OIDC nonce (they never leave the server) and the
   address of the client that started it. A row is taken out in the same
   statement that reads it, so a state, and with it a callback URL, works once.
+  Starting a login is unauthenticated, so the rows are bounded: per client
+  address and in total (LoginLimits); past a bound add_login raises
+  TooManyPendingLogins (429, with the seconds until the oldest expires).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from capibara6.kit.errors import ApiError
 from capibara6.kit.storage import Database, Schema
 
 SCHEMA = Schema("auth", migrations=(
@@ -45,9 +49,24 @@ class PendingLogin:
     client: str | None = None  # the address that started it
 
 
+@dataclass(frozen=True)
+class LoginLimits:
+    """How many logins may be in progress at once: from one client address, and in all."""
+
+    per_client: int = 20
+    total: int = 10_000
+
+
+class TooManyPendingLogins(ApiError):
+    status = 429
+    code = "too_many_pending_logins"
+
+
 class AuthStore:
-    def __init__(self, database: Database, *, clock: Callable[[], float] = time.time):
+    def __init__(self, database: Database, *, limits: LoginLimits = LoginLimits(),
+                 clock: Callable[[], float] = time.time):
         self.database = database
+        self.limits = limits
         self._clock = clock
 
     def _now(self) -> int:
@@ -66,8 +85,21 @@ class AuthStore:
         return row is not None
 
     def add_login(self, login: PendingLogin) -> None:
-        with self.database.transaction() as tx:
-            tx.run("DELETE FROM pending_logins WHERE expires_at < ?", (self._now(),))
+        """Keep a login in progress; TooManyPendingLogins past a bound (nothing is kept then)."""
+        now = self._now()
+        # One login start at a time on every VM, so two cannot both take the last place.
+        with self.database.transaction(lock="pending_logins") as tx:
+            tx.run("DELETE FROM pending_logins WHERE expires_at < ?", (now,))
+            total, first_expiry = tx.one("SELECT COUNT(*), MIN(expires_at) FROM pending_logins")
+            if total >= self.limits.total:
+                _refuse("logins in progress on this server", self.limits.total, first_expiry, now)
+            if login.client is not None:
+                mine, my_first_expiry = tx.one(
+                    "SELECT COUNT(*), MIN(expires_at) FROM pending_logins WHERE client = ?",
+                    (login.client,))
+                if mine >= self.limits.per_client:
+                    _refuse("logins in progress from your address", self.limits.per_client,
+                            my_first_expiry, now)
             tx.run("INSERT INTO pending_logins "
                    "(state, provider, code_verifier, nonce, expires_at, client) "
                    "VALUES (?, ?, ?, ?, ?, ?)",
@@ -89,3 +121,9 @@ class AuthStore:
         """Health: the storage's (ok, or degraded until a write works again)."""
         return self.database.check()
 
+
+def _refuse(what: str, limit: int, first_expiry: int, now: int) -> None:
+    retry_after = max(1, int(first_expiry) - now + 1)
+    raise TooManyPendingLogins(f"too many {what} (at most {limit} at once); try again in "
+                               f"{retry_after} s", headers={"Retry-After": str(retry_after)},
+                               limit=limit)

@@ -148,7 +148,7 @@ def _install_request_ids_and_logs(app: Flask, service: str) -> None:
 def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
-        return jsonify(error.to_dict()), error.status
+        return jsonify(error.to_dict()), error.status, error.headers
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
