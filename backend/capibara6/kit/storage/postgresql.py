@@ -3,7 +3,9 @@
 Connections come from a psycopg_pool.ConnectionPool opened in the background,
 so a service starts (degraded) while the database is still down. Each is
 checked before use, so connections a database restart broke are replaced,
-not handed out. libpq's connect_timeout bounds a connect, the pool's timeout
+not handed out. The pool retries a failed connect with growing pauses; it
+gives up after twice the connect timeout, so that the next request tries at
+once: a database that is back serves within seconds, not after a long pause. libpq's connect_timeout bounds a connect, the pool's timeout
 the wait for a connection, and statement_timeout (a session setting) every
 statement. A transaction that needs a critical section across VMs takes a
 transaction-scoped advisory lock named after it.
@@ -42,6 +44,7 @@ class PostgresDatabase(Database):
         self.pool = psycopg_pool.ConnectionPool(
             settings.database_url,
             min_size=1, max_size=settings.pool_size, timeout=settings.connect_timeout,
+            reconnect_timeout=2 * settings.connect_timeout,
             # a database restart breaks pooled connections: check each before handing it out
             check=psycopg_pool.ConnectionPool.check_connection,
             kwargs={
