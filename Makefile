@@ -41,6 +41,7 @@ bench:
 	.venv/bin/python bench/chat_gateway.py
 	.venv/bin/python bench/consensus.py
 	.venv/bin/python bench/tts.py
+	.venv/bin/python bench/storage.py
 
 # Builds a 10,000-piece index from nothing: tens of minutes on 2 cores.
 bench-mcp:

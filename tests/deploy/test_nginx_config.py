@@ -70,3 +70,12 @@ def test_several_ollama_hosts_are_balanced_and_one_goes_straight():
     assert "server 10.0.0.6:11434 max_fails=2 fail_timeout=30s;" in balancer
     assert "listen 127.0.0.1:11400;" in balancer
     assert "proxy_next_upstream error timeout non_idempotent;" in balancer
+
+
+def test_vm_health_says_draining_while_the_drain_file_exists_else_asks_chat():
+    # The load balancer's check; molecule's site scenario watches it through a rolling restart.
+    config = render(capibara6_nginx_drain_file="/run/test-draining")
+    block = config[config.index("location = /health {"):config.index("location = /health/")]
+    assert "if (-f /run/test-draining) {" in block and "return 503 '" in block
+    assert '"status": "draining"' in block and '"code": "draining"' in block
+    assert "proxy_pass http://capibara6_chat/health;" in block

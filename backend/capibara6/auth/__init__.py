@@ -16,11 +16,13 @@ def create_app(environ=None):
     from capibara6.auth.providers import build_providers
     from capibara6.auth.sessions import Sessions
     from capibara6.auth.settings import AuthSettings
-    from capibara6.auth.store import AuthStore
+    from capibara6.auth.store import SCHEMA, SQLITE_FILE, AuthStore
     from capibara6.kit.auth import TokenCodec
+    from capibara6.kit.storage import open_database
 
     settings = AuthSettings.from_env(Env(environ))
-    store = AuthStore(settings.common.state_dir / "auth.sqlite3")
+    store = AuthStore(open_database(settings.storage, SCHEMA, SQLITE_FILE),
+                      limits=settings.login_limits)
     sessions = Sessions(TokenCodec(settings.jwt_secret, lifetime_seconds=settings.token_lifetime), store)
     logins = Logins(build_providers(settings), store, sessions,
                     public_url=settings.public_url, success_url=settings.success_url)
@@ -32,7 +34,7 @@ def create_app(environ=None):
 
     runtime = Runtime(
         "auth",
-        checks={"providers": providers_check, "store": store.check},
+        checks={"providers": providers_check, "storage": store.check},
         status=lambda: "serving; login with " + (", ".join(settings.provider_names) or "no provider"),
     )
     # Tokens come from here and the login routes must stay open: this service checks

@@ -50,9 +50,11 @@ def protect(response):
 
 @bp.get(f"/auth/{PROVIDER}")
 @operation("Start a login with a provider: a redirect to it, with a login cookie", status=302,
-           ok=REDIRECT, errors=(404, 429, 502))
+           ok=REDIRECT, errors=(404, 429, 502, 503))
 def login(provider):
-    started = _logins().start(provider)
+    # remote_addr is the client's own address: waitress takes it from X-Forwarded-For only
+    # when the trusted proxy (nginx) sent it.
+    started = _logins().start(provider, client=request.remote_addr)
     session.clear()
     session.permanent = True  # the cookie lasts as long as a login may take
     session[STATE_KEY] = started.state
@@ -61,7 +63,7 @@ def login(provider):
 
 @bp.get(f"/auth/callback/{PROVIDER}")
 @operation("Where the provider sends the browser back: a redirect to the page with #token=",
-           status=302, ok=REDIRECT, query=contracts.CallbackQuery, errors=(404, 502))
+           status=302, ok=REDIRECT, query=contracts.CallbackQuery, errors=(404, 502, 503))
 def callback(provider):
     logins = _logins()
     logins.provider(provider)  # a disabled provider is a 404 before the cookie is touched
@@ -72,7 +74,7 @@ def callback(provider):
 
 @bp.post("/auth/verify")
 @operation("Is a token valid (signed by us, in date, not logged out)?", body=contracts.TokenBody,
-           body_required=False, ok=contracts.VerifyReply)
+           body_required=False, ok=contracts.VerifyReply, errors=(503,))
 def verify(body: contracts.TokenBody):
     try:
         claims = _sessions().check(_token(body))
@@ -82,7 +84,7 @@ def verify(body: contracts.TokenBody):
 
 
 @bp.get("/auth/me")
-@operation("Who the Authorization: Bearer token belongs to", ok=contracts.SessionReply)
+@operation("Who the Authorization: Bearer token belongs to", ok=contracts.SessionReply, errors=(503,))
 def me():
     claims = _sessions().check(bearer_token(request.headers.get("Authorization")))
     return jsonify(describe(claims))
@@ -90,7 +92,7 @@ def me():
 
 @bp.post("/auth/logout")
 @operation("Log a token out until it expires", body=contracts.TokenBody, body_required=False,
-           ok=contracts.LogoutReply)
+           ok=contracts.LogoutReply, errors=(503,))
 def logout(body: contracts.TokenBody):
     claims = _sessions().revoke(_token(body))
     return jsonify({"success": True, "revoked": True, "user": describe(claims)["user"]})

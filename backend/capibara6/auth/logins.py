@@ -71,12 +71,14 @@ class Logins:
         # From the configured public URL: the request's Host header is the client's to choose.
         return f"{self.public_url}/auth/callback/{name}"
 
-    def start(self, name: str) -> LoginStart:
+    def start(self, name: str, client: str | None = None) -> LoginStart:
+        """A new login from the client at this address (bounded per address by the store)."""
         provider = self.provider(name)
         authorization = provider.authorization(self.redirect_uri(name))
         self.store.add_login(PendingLogin(
             state=authorization.state, provider=name, code_verifier=authorization.code_verifier,
-            nonce=authorization.nonce, expires_at=int(self._clock()) + LOGIN_TTL_SECONDS))
+            nonce=authorization.nonce, expires_at=int(self._clock()) + LOGIN_TTL_SECONDS,
+            client=client))
         return LoginStart(redirect_url=authorization.url, state=authorization.state)
 
     def finish(self, name: str, params: Mapping[str, str], browser_state: str | None) -> LoginDone:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from capibara6.auth.store import LoginLimits
 from capibara6.kit.auth import MAX_TOKEN_LIFETIME_SECONDS
 from capibara6.kit.settings import CommonSettings, ConfigError, Env
+from capibara6.kit.storage import StorageSettings
 
 GITHUB = "github"
 GOOGLE = "google"
@@ -52,6 +54,8 @@ class AuthSettings:
     token_lifetime: int
     provider_timeout: float
     providers: tuple[ProviderSettings, ...]
+    storage: StorageSettings
+    login_limits: LoginLimits
 
     @property
     def provider_names(self) -> list[str]:
@@ -65,8 +69,9 @@ class AuthSettings:
         if urlsplit(success_url).fragment:
             raise ConfigError("CAPIBARA6_AUTH_SUCCESS_URL: must not have a '#fragment'; "
                               "the token is put there")
+        common = CommonSettings.from_env("auth", env)
         return cls(
-            common=CommonSettings.from_env("auth", env),
+            common=common,
             # The service exists to sign tokens: never start with a guessable or made-up key.
             jwt_secret=env.str("JWT_SECRET", required=True, secret=True, min_length=MIN_SECRET_BYTES,
                                doc="Signs and checks tokens; needed by auth and with CAPIBARA6_REQUIRE_AUTH"),
@@ -81,6 +86,15 @@ class AuthSettings:
                                        minimum=0.1, maximum=120,
                                        doc="Seconds to wait for a login provider's token and user endpoints"),
             providers=providers,
+            storage=StorageSettings.from_env(env, common.state_dir),
+            # Starting a login needs no token: bound the logins kept in progress.
+            login_limits=LoginLimits(
+                per_client=env.int("CAPIBARA6_AUTH_MAX_PENDING_LOGINS_PER_CLIENT", 20,
+                                   minimum=1, maximum=100_000,
+                                   doc="Logins in progress one client address may hold (past it, 429)"),
+                total=env.int("CAPIBARA6_AUTH_MAX_PENDING_LOGINS", 10_000,
+                              minimum=1, maximum=10_000_000,
+                              doc="Logins in progress kept in all (past it, 429)")),
         )
 
 

@@ -8,9 +8,10 @@ from capibara6.kit.settings import Env
 
 def create_app(environ=None):
     from capibara6.chat.app import bp
-    from capibara6.chat.conversations import ConversationStore
+    from capibara6.chat.conversations import SCHEMA, SQLITE_FILE, ConversationStore
     from capibara6.chat.gateway import Gateway
     from capibara6.chat.settings import ChatSettings
+    from capibara6.kit.storage import open_database
     from capibara6.ollama import OllamaClient, Waiting, waiting_limit
 
     settings = ChatSettings.from_env(Env(environ))
@@ -18,10 +19,12 @@ def create_app(environ=None):
     client = OllamaClient(settings.ollama_url, connect_timeout=settings.ollama_connect_timeout,
                           read_timeout=settings.ollama_timeout, waiting=waiting)
     gateway = Gateway(client, settings.ollama_model)
-    store = ConversationStore(settings.common.state_dir)
+    database = open_database(settings.storage, SCHEMA, SQLITE_FILE)
+    store = ConversationStore(database)
     runtime = Runtime(
         "chat",
-        checks={"ollama": gateway.ollama_check, "ollama_waiting": waiting.check},
+        checks={"ollama": gateway.ollama_check, "ollama_waiting": waiting.check,
+                "storage": database.check},
         status=lambda: f"serving; Ollama {settings.ollama_url}, model {settings.ollama_model}",
     )
     app = create_base_app(settings.common, blueprints=[bp], runtime=runtime,

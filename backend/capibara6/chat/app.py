@@ -14,7 +14,7 @@ bp = Blueprint("chat", __name__)
 STREAM_HEADERS = {"Cache-Control": "no-cache"}  # X-Accel-Buffering: kit/app.py
 EVENTS = "text/event-stream"
 # 404: a model Ollama does not have; 502/504: Ollama failed or did not answer in time.
-UPSTREAM_ERRORS = (404, 502, 504)
+UPSTREAM_ERRORS = (404, 502, 503, 504)  # 503: busy, every Ollama slot taken
 
 
 def _gateway() -> Gateway:
@@ -79,7 +79,7 @@ def models():
 
 @bp.post("/api/save-conversation")
 @operation("Save one exchange or a list of them", body=contracts.SaveBody, context=_limits,
-           ok=contracts.SaveReply)
+           ok=contracts.SaveReply, errors=(503,))
 def save_conversation(body: contracts.SaveBody):
     store = current_app.extensions["capibara6.chat.store"]
     return jsonify(store.save(body.model_dump(exclude_none=True)))

@@ -1,50 +1,37 @@
-"""Saved conversations in SQLite, under the service's state directory.
+"""Saved conversations, in the service's storage (kit/storage: SQLite or PostgreSQL).
 
-Durable once save() returns: the transaction is committed with
-synchronous=FULL in WAL mode, so the row survives a kill -9 (and a power
-loss) from the moment the HTTP 200 is sent.
+Durable once save() returns: the one transaction holding the save and all of
+its entries is committed before the HTTP 200 is sent (SQLite: WAL with
+synchronous=FULL; PostgreSQL: a synchronous commit), so a kill -9 or a power
+loss loses nothing acknowledged. When the storage cannot write, save() raises
+StorageUnavailable (a 503 storage_unavailable) and nothing is stored.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 from capibara6.kit.errors import BadRequest
+from capibara6.kit.storage import Database, Schema
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS saves (
-    id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    email TEXT
-);
-CREATE TABLE IF NOT EXISTS messages (
-    save_id TEXT NOT NULL REFERENCES saves(id),
-    position INTEGER NOT NULL,
-    message TEXT NOT NULL,
-    response TEXT NOT NULL,
-    extra TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (save_id, position)
-);
-"""
+SCHEMA = Schema("chat.conversations", migrations=(
+    # 1: the tables as SQLite files made before the storage layer already have them
+    ("CREATE TABLE IF NOT EXISTS saves ("
+     "id TEXT PRIMARY KEY, created_at TEXT NOT NULL, email TEXT)",
+     "CREATE TABLE IF NOT EXISTS messages ("
+     "save_id TEXT NOT NULL REFERENCES saves(id), position INTEGER NOT NULL, "
+     "message TEXT NOT NULL, response TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}', "
+     "PRIMARY KEY (save_id, position))"),
+))
+SQLITE_FILE = "conversations.sqlite3"
 MAX_ENTRIES = 1000
 
 
 class ConversationStore:
-    def __init__(self, directory: Path):
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / "conversations.sqlite3"
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10)
-        db.execute("PRAGMA synchronous=FULL")
-        return db
+    def __init__(self, database: Database):
+        self.database = database
 
     def save(self, body: dict) -> dict:
         entries = parse_entries(body)
@@ -52,34 +39,25 @@ class ConversationStore:
         if email is not None and not isinstance(email, str):
             raise BadRequest("'email' must be a string", code="invalid_field", field="email")
         save_id = uuid.uuid4().hex
-        db = self._connect()
-        try:
-            with db:  # one transaction: all entries or none
-                db.execute("INSERT INTO saves VALUES (?, ?, ?)",
-                           (save_id, datetime.now(timezone.utc).isoformat(), email))
-                db.executemany(
-                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
-                    [(save_id, i, e["message"], e["response"], json.dumps(e["extra"], ensure_ascii=False))
-                     for i, e in enumerate(entries)])
-        finally:
-            db.close()
+        with self.database.transaction() as tx:  # one transaction: all entries or none
+            tx.run("INSERT INTO saves (id, created_at, email) VALUES (?, ?, ?)",
+                   (save_id, datetime.now(timezone.utc).isoformat(), email))
+            tx.run_many(
+                "INSERT INTO messages (save_id, position, message, response, extra) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(save_id, i, e["message"], e["response"], json.dumps(e["extra"], ensure_ascii=False))
+                 for i, e in enumerate(entries)])
         return {"success": True, "id": save_id, "saved": len(entries)}
 
     def load(self, save_id: str) -> list[dict]:
-        db = self._connect()
-        try:
-            rows = db.execute("SELECT message, response FROM messages WHERE save_id=? ORDER BY position",
-                              (save_id,)).fetchall()
-        finally:
-            db.close()
+        with self.database.transaction(write=False) as tx:
+            rows = tx.all("SELECT message, response FROM messages WHERE save_id = ? ORDER BY position",
+                          (save_id,))
         return [{"message": m, "response": r} for m, r in rows]
 
     def count(self) -> int:
-        db = self._connect()
-        try:
-            return db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-        finally:
-            db.close()
+        with self.database.transaction(write=False) as tx:
+            return tx.one("SELECT COUNT(*) FROM messages")[0]
 
 
 def parse_entries(body: dict) -> list[dict]:

@@ -20,7 +20,7 @@ def _consensus() -> Consensus:
 
 @bp.post("/api/consensus/query")
 @operation("Ask several models in parallel and combine their answers", body=contracts.QueryBody,
-           context=lambda: _consensus().limits(), ok=contracts.QueryReply, errors=(404, 502, 504))
+           context=lambda: _consensus().limits(), ok=contracts.QueryReply, errors=(404, 502, 503, 504))
 def query(body: contracts.QueryBody):
     return jsonify(_consensus().query(body))
 

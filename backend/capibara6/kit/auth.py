@@ -12,8 +12,9 @@ require_token_for(app, settings): every route then needs
 health paths, /metrics, and CORS preflight (OPTIONS), which browsers send
 without credentials.
 
-Revocation. A logout stores the token's jti in the auth service's SQLite
-file, which the other services cannot read. So the guard checks in two steps:
+Revocation. A logout stores the token's jti in the auth service's storage
+(its SQLite file, or the PostgreSQL database every GPU VM shares), which the
+other services do not read themselves. So the guard checks in two steps:
 first locally (signature, algorithm, expiry, claims), so a forged or expired
 token never costs a network call; then it asks the auth service, POST
 {CAPIBARA6_AUTH_URL}/auth/verify, whether the token is still good. A yes is

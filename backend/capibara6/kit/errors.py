@@ -15,9 +15,10 @@ class ApiError(Exception):
     headers: dict[str, str] = {}   # sent with the error response
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 **extra):
+                 headers: dict[str, str] | None = None, **extra):
         super().__init__(message)
         self.message = message
+        self.headers = dict(headers or {})  # e.g. a 429's Retry-After
         if status is not None:
             self.status = status
         if code is not None:
