@@ -60,9 +60,10 @@ class ServiceProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                requests.get(self.url + "/health", timeout=1)
+                # Any answer will do (a degraded one may take a second); a model import
+                # holding the GIL can delay it past the timeout, which is not a failure.
+                requests.get(self.url + "/health", timeout=5)
                 return self
-            # A slow answer (a model import holding the GIL) is not an answer yet.
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not answer within {wait}s:\n{self.log()}")

@@ -11,7 +11,8 @@ from pathlib import Path
 import requests
 from playwright.sync_api import expect
 
-from capibara6.chat.conversations import ConversationStore
+from capibara6.chat.conversations import SCHEMA, SQLITE_FILE, ConversationStore
+from capibara6.kit.storage import StorageSettings, open_database
 from tests.browser.conftest import (DEFAULT_MODEL, OTHER_MODEL, OTHER_REPLY, answer_done, screenshot,
                                     send)
 
@@ -150,7 +151,8 @@ def test_save_sends_the_conversation_to_the_server(page, stack):
     notice = page.locator("#notice")
     expect(notice).to_contain_text("Conversación guardada en el servidor (2 mensajes")
     saved_id = page.locator("#notice-text").inner_text().rsplit("id ", 1)[1].rstrip(").")
-    store = ConversationStore(Path(stack.services["chat"].env["CAPIBARA6_STATE_DIR"]))
+    state_dir = Path(stack.services["chat"].env["CAPIBARA6_STATE_DIR"])
+    store = ConversationStore(open_database(StorageSettings(state_dir), SCHEMA, SQLITE_FILE))
     assert store.load(saved_id) == [
         {"message": "Guárdame esto", "response": "Guárdame esto"},
         {"message": "Y esto también", "response": "Y esto también"},

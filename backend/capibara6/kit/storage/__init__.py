@@ -45,8 +45,9 @@ log = logging.getLogger("capibara6.storage")
 SCHEMA_TABLE = ("CREATE TABLE IF NOT EXISTS capibara6_schema ("
                 "component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
-# The health check waits this long at most for a database connection (the watchdog waits on it).
-HEALTH_WAIT_SECONDS = 1.0
+# The health check waits this long at most for a database connection: the watchdog and
+# load balancers wait on /health, and a database that is down must not make it slow.
+HEALTH_WAIT_SECONDS = 0.5
 
 
 class StorageUnavailable(ApiError):
