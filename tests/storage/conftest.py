@@ -6,27 +6,32 @@ its server takes `own_postgres` instead, so the others never see it go away.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from tests.storage.postgres import PostgresServer
 
 
-@pytest.fixture(scope="session")
-def postgres():
+@contextmanager
+def running_postgres():
     server = PostgresServer()
     try:
         yield server.init()
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
 def own_postgres():
-    server = PostgresServer()
-    try:
-        yield server.init()
-    finally:
-        server.close()
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
