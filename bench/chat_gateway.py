@@ -6,7 +6,7 @@ Prints (and saves in bench/results/chat_gateway.json):
 - how many of 64 concurrent streams finish without an error, and how long they take.
 Targets: p50 added < 2 ms, first-token overhead < 5 ms, 64 streams with no error.
 
-    .venv/bin/python bench/chat_gateway.py [--requests 400] [--streams 64]
+    .venv/bin/python -m bench.chat_gateway [--requests 400] [--streams 64]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 
 import requests
 
-from _common import PYTHON, free_port, percentile, save, start
+from bench._common import PYTHON, free_port, percentile, save, start
 
 
 def timed_posts(session, url, body, count) -> list[float]:

@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 
 def receive_until(notify: socket.socket, wanted: str, timeout: float = 30) -> list[str]:

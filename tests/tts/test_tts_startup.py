@@ -12,7 +12,7 @@ import sys
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.processes import ROOT, free_port
 from tests.kit.test_systemd_protocol import receive_until
 
 
