@@ -23,12 +23,17 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
-import requests
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 if TYPE_CHECKING:
     from capibara6.kit.settings import Env
 
 DEFAULT_URL = "http://127.0.0.1:11434"
+_JSON = {"Content-Type": "application/json"}
+# Idle keep-alive connections kept per client: more than the threads that call at once
+# (chat's waitress threads, consensus's fan-out), so none is dropped and reopened.
+_POOL_SIZE = 256
 
 
 class OllamaError(Exception):
@@ -216,50 +221,51 @@ class OllamaClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.waiting = waiting
-        # One pooled session per thread: requests.Session is not documented thread-safe.
-        self._local = threading.local()
-
-    @property
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            # Ollama sits on our own network: no proxy or .netrc applies, and
-            # reading them from the environment costs a quarter of each call.
-            session.trust_env = False
-        return session
+        # One thread-safe pool of keep-alive connections, straight on urllib3: requests'
+        # per-call work (merging settings, hooks, cookies) cost a third of a millisecond a
+        # call (bench/chat_gateway.py --profile). No proxy or .netrc: Ollama sits on our
+        # own network. No retries: a failure is reported as it happened.
+        self._pool = urllib3.connection_from_url(self.base_url, maxsize=_POOL_SIZE, block=False,
+                                                 retries=False)
+        self._prefix = urllib3.util.parse_url(self.base_url).path or ""
 
     def _request(self, method: str, path: str, *, json_body=None, stream=False,
-                 read_timeout: float | None = None) -> requests.Response:
-        url = f"{self.base_url}{path}"
-        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+                 read_timeout: float | None = None) -> urllib3.BaseHTTPResponse:
+        read = read_timeout or self.read_timeout
+        body = None if json_body is None else json.dumps(json_body).encode()
         try:
-            response = self._session.request(method, url, json=json_body, stream=stream, timeout=timeout)
-        except requests.exceptions.ConnectTimeout as exc:
+            response = self._pool.urlopen(method, self._prefix + path, body=body,
+                                          headers=_JSON if body is not None else None,
+                                          timeout=urllib3.Timeout(connect=self.connect_timeout, read=read),
+                                          redirect=False, preload_content=not stream)
+        except NewConnectionError as exc:  # before ConnectTimeoutError: urllib3 2 derives it from that
+            raise OllamaUnavailable(f"Ollama at {self.base_url} is unreachable: {_reason(exc)}") from exc
+        except ConnectTimeoutError as exc:
             raise OllamaUnavailable(f"Ollama at {self.base_url} did not accept a connection "
                                     f"within {self.connect_timeout:g}s") from exc
-        except requests.exceptions.ReadTimeout as exc:
-            raise OllamaTimeout(f"Ollama at {self.base_url} did not answer "
-                                f"within {timeout[1]:g}s") from exc
-        except requests.exceptions.RequestException as exc:
+        except ReadTimeoutError as exc:
+            raise OllamaTimeout(f"Ollama at {self.base_url} did not answer within {read:g}s") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise OllamaUnavailable(f"Ollama at {self.base_url} is unreachable: "
                                     f"{_reason(exc)}") from exc
-        if response.status_code >= 400:
+        if response.status >= 400:
             self._raise_for(response, json_body)
         return response
 
     @staticmethod
-    def _raise_for(response: requests.Response, body) -> None:
+    def _raise_for(response: urllib3.BaseHTTPResponse, body) -> None:
+        text = _text(response)
+        response.release_conn()
         try:
-            message = response.json().get("error") or response.text
+            data = json.loads(text)
+            message = (data.get("error") if isinstance(data, dict) else None) or text
         except ValueError:
-            message = response.text
-        response.close()
+            message = text
         model = (body or {}).get("model")
-        if response.status_code == 404 and model:
+        if response.status == 404 and model:
             raise ModelNotFound(model)
-        raise OllamaError(f"Ollama answered {response.status_code}: {message.strip()[:300]}",
-                          response.status_code)
+        raise OllamaError(f"Ollama answered {response.status}: {str(message).strip()[:300]}",
+                          response.status)
 
     # --- what we use of the API -------------------------------------------------
 
@@ -330,29 +336,32 @@ class OllamaClient:
                     raise
                 yield Failed(str(error), as_api_error(error).code)
 
-    def _stream_chunks(self, response: requests.Response) -> Iterator[dict]:
+    def _stream_chunks(self, response: urllib3.BaseHTTPResponse) -> Iterator[dict]:
         """Ollama's stream as its checked objects, up to the done one."""
+        whole = False
         try:
-            for line in response.iter_lines(chunk_size=None):
-                if not line:
-                    continue
+            for line in _lines(response):
                 try:
                     chunk = _answer(json.loads(line))
                 except ValueError as exc:
                     raise MalformedReply(f"Ollama's reply could not be read: a line that is not "
                                          f"JSON ({line[:80]!r})") from exc
-                yield chunk
                 if chunk.get("done"):
+                    whole = True
+                yield chunk
+                if whole:
                     return
-        except requests.exceptions.ConnectionError as exc:
-            # urllib3 reports a read timeout mid-stream as a ConnectionError.
-            if "timed out" in str(exc).lower():
-                raise OllamaTimeout(f"Ollama sent nothing for {self.read_timeout:g}s mid-stream") from exc
-            raise StreamBroken(f"the stream from Ollama broke: {_reason(exc)}") from exc
-        except requests.exceptions.RequestException as exc:
+        except ReadTimeoutError as exc:
+            raise OllamaTimeout(f"Ollama sent nothing for {self.read_timeout:g}s mid-stream") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise StreamBroken(f"the stream from Ollama broke: {_reason(exc)}") from exc
         finally:
-            response.close()
+            if whole:
+                # The rest is the end of the chunked body: read it, and the connection is kept.
+                _release(response)
+            else:  # cut off or given up: this connection goes; the pool opens another
+                response.close()
+                response.release_conn()
         raise StreamBroken("Ollama closed the stream before it was done")
 
 
@@ -361,12 +370,35 @@ def _resume(first: StreamEvent, events: Iterator[StreamEvent]) -> Iterator[Strea
     yield from events
 
 
-def _body_json(response: requests.Response):
+def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    """The non-empty lines of a streamed body, each as soon as it has come whole."""
+    pending = b""
+    for piece in response.stream(None):
+        pending += piece
+        *lines, pending = pending.split(b"\n")
+        yield from (line for line in lines if line.strip())
+    if pending.strip():
+        yield pending
+
+
+def _release(response: urllib3.BaseHTTPResponse) -> None:
+    try:
+        response.drain_conn()
+        response.release_conn()
+    except (urllib3.exceptions.HTTPError, OSError):
+        response.close()
+
+
+def _text(response: urllib3.BaseHTTPResponse) -> str:
+    return response.data.decode("utf-8", "replace")
+
+
+def _body_json(response: urllib3.BaseHTTPResponse):
     """The JSON of a whole (not streamed) 200 reply."""
     try:
-        return response.json()
+        return json.loads(response.data)
     except ValueError:
-        text = response.text.strip()
+        text = _text(response).strip()
         raise MalformedReply("Ollama's reply could not be read: "
                              + (f"not JSON ({text[:80]!r})" if text else "an empty body")) from None
 
