@@ -38,18 +38,18 @@ test:
 # Benchmarks print figures and save them in bench/results/ (never pass/fail).
 bench:
 	scripts/bootstrap
-	.venv/bin/python bench/chat_gateway.py
-	.venv/bin/python bench/consensus.py
-	.venv/bin/python bench/tts.py
-	.venv/bin/python bench/storage.py
+	.venv/bin/python -m bench.chat_gateway
+	.venv/bin/python -m bench.consensus
+	.venv/bin/python -m bench.tts
+	.venv/bin/python -m bench.storage
 
 # Builds a 10,000-piece index from nothing: tens of minutes on 2 cores.
 bench-mcp:
 	scripts/bootstrap
-	.venv/bin/python bench/mcp.py
+	.venv/bin/python -m bench.mcp
 
 # Times rolling-restart.yml on one podman host with the five services (root;
 # the first deploy installs torch for mcp, so it takes minutes).
 bench-rolling:
 	scripts/bootstrap
-	.venv/bin/python bench/rolling_restart.py
+	.venv/bin/python -m bench.rolling_restart

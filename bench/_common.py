@@ -1,11 +1,16 @@
-"""Helpers shared by the benchmarks: processes on free ports, percentiles, results."""
+"""Helpers shared by the benchmarks: processes on free ports, percentiles, results.
+
+The benchmarks run as modules from the repository's root (`python -m bench.<name>`,
+as the Makefile does), so they import what the tests also use as packages:
+tests/processes.py (free ports, services as real processes) and tests/fakes/
+(the fake Ollama), with no sys.path edits. Fakes stay out of the product package.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +18,10 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT, free_port
+
+__all__ = ["PYTHON", "RESULTS", "ROOT", "free_port", "percentile", "save", "start"]
 RESULTS = ROOT / "bench" / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(command: list[str], url: str, env: dict | None = None, wait: float = 60) -> subprocess.Popen:

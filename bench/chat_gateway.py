@@ -6,20 +6,31 @@ Prints (and saves in bench/results/chat_gateway.json):
 - how many of 64 concurrent streams finish without an error, and how long they take.
 Targets: p50 added < 2 ms, first-token overhead < 5 ms, 64 streams with no error.
 
-    .venv/bin/python bench/chat_gateway.py [--requests 400] [--streams 64]
+    .venv/bin/python -m bench.chat_gateway [--requests 400] [--streams 64]
+
+--profile N instead: where a /api/chat's time goes inside the chat app (Flask, the
+kit, the gateway, the Ollama client; no waitress, no client socket): N calls of the
+WSGI app in this process against an in-process fake, timed against the same
+OllamaClient call alone, then cProfile's top entries.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
+import tempfile
 import statistics
 import threading
 import time
 
 import requests
 
-from _common import PYTHON, free_port, percentile, save, start
+from bench._common import PYTHON, free_port, percentile, save, start
+
+
+REPLY = "Los capibaras son los roedores más grandes del mundo y viven en grupos."
 
 
 def timed_posts(session, url, body, count) -> list[float]:
@@ -73,15 +84,60 @@ def concurrent_streams(url: str, count: int) -> dict:
             "seconds": round(time.perf_counter() - started, 3), "first_errors": errors[:3]}
 
 
+def profile_app(count: int) -> None:
+    from werkzeug.test import EnvironBuilder
+
+    import capibara6.chat
+    from capibara6.ollama import OllamaClient
+    from tests.fakes.ollama_server import FakeModel, FakeOllama
+
+    with FakeOllama([FakeModel("llama3.2:latest", reply=REPLY)]) as fake:
+        app = capibara6.chat.create_app({"OLLAMA_URL": fake.url, "CAPIBARA6_LOG_LEVEL": "WARNING",
+                                         "CAPIBARA6_STATE_DIR": tempfile.mkdtemp(prefix="bench-chat-")})
+        body = json.dumps({"message": "hola"}).encode()
+        environ = EnvironBuilder(path="/api/chat", method="POST", data=body, content_type="application/json",
+                                 environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
+
+        def through_app():
+            wsgi_input = environ["wsgi.input"]
+            wsgi_input.seek(0)
+            statuses = []
+            b"".join(app(dict(environ), lambda status, headers, exc=None: statuses.append(status)))
+            assert statuses[0].startswith("200"), statuses
+
+        client = OllamaClient(fake.url)
+        messages = [{"role": "system", "content": "x"}, {"role": "user", "content": "hola"}]
+        for _ in range(200):
+            through_app()
+            client.chat("llama3.2:latest", messages)
+        started = time.perf_counter()
+        for _ in range(count):
+            client.chat("llama3.2:latest", messages)
+        alone = (time.perf_counter() - started) / count * 1000
+        started = time.perf_counter()
+        for _ in range(count):
+            through_app()
+        whole = (time.perf_counter() - started) / count * 1000
+        print(f"Ollama call alone {alone:.3f} ms, through the app {whole:.3f} ms: "
+              f"the app adds {whole - alone:.3f} ms a request ({count} each)")
+        profiler = cProfile.Profile()
+        profiler.runcall(lambda: [through_app() for _ in range(count)])
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--streams", type=int, default=64)
+    parser.add_argument("--profile", type=int, metavar="N", help="profile N in-process calls instead")
     args = parser.parse_args()
+    if args.profile:
+        profile_app(args.profile)
+        return
 
     fake_port, chat_port = free_port(), free_port()
     fake = start([PYTHON, "-m", "tests.fakes.ollama_server", "--port", str(fake_port),
-                  "--reply", "Los capibaras son los roedores más grandes del mundo y viven en grupos."],
+                  "--reply", REPLY],
                  f"http://127.0.0.1:{fake_port}/api/version")
     slow_port = free_port()
     slow_fake = start([PYTHON, "-m", "tests.fakes.ollama_server", "--port", str(slow_port),

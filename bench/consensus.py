@@ -6,7 +6,7 @@ Runs the real service (`python -m capibara6 serve consensus`, under waitress)
 on the fake Ollama, whose models answer after fixed delays. Prints the
 figures and saves them to bench/results/consensus.json.
 
-    .venv/bin/python bench/consensus.py [--runs 10] [--delays 0.2,0.5,1.0]
+    .venv/bin/python -m bench.consensus [--runs 10] [--delays 0.2,0.5,1.0]
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,38 +25,11 @@ from pathlib import Path
 import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.conftest import free_port  # noqa: E402
-from tests.fakes.ollama_server import FakeModel, FakeOllama  # noqa: E402
+from tests.fakes.ollama_server import FakeModel, FakeOllama
+from tests.processes import ROOT, ServiceProcess
 
 RESULTS = ROOT / "bench" / "results" / "consensus.json"
 TARGET_RATIO = 1.1
-
-
-def start_service(ollama_url: str, config_path: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OLLAMA_", "CAPIBARA6_", "NOTIFY_SOCKET", "LISTEN_", "WATCHDOG_"))}
-    env.update({"OLLAMA_URL": ollama_url, "CAPIBARA6_CONSENSUS_CONFIG": str(config_path),
-                "CAPIBARA6_STATE_DIR": str(workdir / "state"), "PYTHONUNBUFFERED": "1"})
-    log = open(workdir / "service.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "capibara6", "serve", "consensus", "--port",
-                             str(port), "--log-level", "WARNING"], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the service exited: {(workdir / 'service.log').read_text()}")
-        try:
-            requests.get(f"{url}/health", timeout=1)
-            return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("the service did not start within 60 s")
 
 
 def timed(session: requests.Session, url: str, body: dict, runs: int) -> list[float]:
@@ -99,7 +71,10 @@ def main(argv=None) -> int:
                   "templates": {"general": {"system_prompt": "Responde breve."}}}
         config_path = workdir / "consensus.yaml"
         config_path.write_text(yaml.safe_dump(config))
-        proc, url = start_service(fake.url, config_path, workdir)
+        service = ServiceProcess("consensus", {"OLLAMA_URL": fake.url,
+                                               "CAPIBARA6_CONSENSUS_CONFIG": str(config_path)},
+                                 workdir, args=["--log-level", "WARNING"]).start()
+        url = service.url
         try:
             session = requests.Session()
             direct = {"model": slowest, "stream": False, "options": {"num_predict": 64},
@@ -115,8 +90,7 @@ def main(argv=None) -> int:
                 figures[method] = summary(timed(session, f"{url}/api/consensus/query",
                                                 {"prompt": prompt, "method": method}, args.runs))
         finally:
-            proc.terminate()
-            proc.wait(10)
+            service.stop()
 
     base = figures["slowest_model_alone"]["median_ms"]
     for method in ("vote", "weighted", "first", "synthesis"):

@@ -8,7 +8,7 @@ Prints (and saves in bench/results/mcp.json):
 - POST /api/mcp/augment latency p50/p99 at that size, and /api/mcp/verify's.
 Target on this 2-core CPU: augment p50 < 30 ms with 10,000 pieces.
 
-    .venv/bin/python bench/mcp.py [--pieces 10000] [--requests 300] [--reuse DIR]
+    .venv/bin/python -m bench.mcp [--pieces 10000] [--requests 300] [--reuse DIR]
 
 Building 10,000 pieces takes minutes on 2 cores. --reuse DIR (the folder a
 previous run printed) skips it: it restarts on that run's saved index,
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import requests
 
-from _common import PYTHON, RESULTS, ROOT, free_port, percentile, save
+from bench._common import PYTHON, RESULTS, ROOT, free_port, percentile, save
 
 PARAGRAPHS_PER_DOCUMENT = 20
 SUBJECTS = ["El servicio de chat", "La cooperativa", "El equipo de soporte", "El volcán", "La biblioteca",

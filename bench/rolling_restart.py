@@ -7,7 +7,7 @@ long), then times RUNS runs of rolling-restart.yml from the controller: every
 service restarted one at a time and gated on /health. Saves
 bench/results/rolling_restart.json; figures, never pass/fail.
 
-    .venv/bin/python bench/rolling_restart.py [--services "chat tts auth consensus"] [--runs 3] [--keep]
+    .venv/bin/python -m bench.rolling_restart [--services "chat tts auth consensus"] [--runs 3] [--keep]
 
 --services narrows the host's services (without mcp no extra is installed).
 The host is c6-bench-rolling (removed at the end unless --keep); no Ollama
@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, save
+from bench._common import ROOT, save
 
 sys.path.insert(0, str(ROOT / "deploy" / "testbed"))
 from testbed import Host  # noqa: E402

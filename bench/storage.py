@@ -8,24 +8,22 @@ chat processes (two VMs, the clients split between them). PostgreSQL is
 Debian's, started like the tests do (tests/storage/postgres.py), on loopback:
 a real network adds its round trip to each figure.
 
-    .venv/bin/python bench/storage.py [--requests 300] [--clients 8]
+    .venv/bin/python -m bench.storage [--requests 300] [--clients 8]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import threading
 import time
 
 import requests
 
-from _common import PYTHON, ROOT, free_port, percentile, save, start
+from bench._common import PYTHON, free_port, percentile, save, start
 
-sys.path.insert(0, str(ROOT))
-from capibara6.kit.auth import Identity, TokenCodec  # noqa: E402
-from tests.storage.postgres import PostgresServer  # noqa: E402
+from capibara6.kit.auth import Identity, TokenCodec
+from tests.storage.postgres import PostgresServer
 
 JWT_SECRET = "bench-jwt-secret-0123456789abcdefghij"
 BODY = {"message": "¿Qué come un capibara?", "response": "Sobre todo hierba y plantas acuáticas."}

@@ -15,7 +15,7 @@ The transformers engine runs a tiny random VITS model unless --transformers-mode
 names a real one (a directory or a cached hub id): the tiny model's figures
 measure the plumbing, not a real voice.
 
-    .venv/bin/python bench/tts.py [--runs 5] [--engines espeak,piper,transformers]
+    .venv/bin/python -m bench.tts [--runs 5] [--engines espeak,piper,transformers]
                                   [--transformers-model DIR] [--cpu-threads N]
 """
 
@@ -25,19 +25,16 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-from _common import PYTHON, ROOT, free_port, save, start
+from bench._common import PYTHON, free_port, save, start
 
-sys.path.insert(0, str(ROOT))  # for tests.tts.tiny_vits
-
-from capibara6.tts.engines import build_engine  # noqa: E402
-from capibara6.tts.settings import TtsSettings  # noqa: E402
+from capibara6.tts.engines import build_engine
+from capibara6.tts.settings import TtsSettings
 from capibara6.tts.speech import Speaker  # noqa: E402
 from capibara6.kit.settings import Env  # noqa: E402
 

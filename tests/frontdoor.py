@@ -26,7 +26,7 @@ import requests
 import yaml
 from flask import Flask
 
-from tests.conftest import free_port
+from tests.processes import free_port
 
 ROLE = Path(__file__).resolve().parents[1] / "deploy" / "ansible" / "roles" / "capibara6_nginx"
 SERVICES = ["chat", "tts", "mcp", "auth", "consensus"]

@@ -7,8 +7,12 @@ are read here and nowhere else: a 200 that is not an answer (not JSON, not
 an object, no message text) is a MalformedReply, and Ollama's own
 {"error": ...} in a 200 (a runner failing once the answer has begun, whole
 or mid-stream) is an OllamaError, so neither reaches a user as an empty
-answer; both are 502 upstream_error (as_api_error). Streams come out as
-ChatChunk objects whose text and totals are already checked.
+answer; both are 502 upstream_error (as_api_error). A stream comes out as
+typed events whose text and totals are already checked: Token (a piece of
+text), Done (the whole result with its token counts) and Failed (what went
+wrong once the answer had begun); the services only format them. Where Ollama
+is and how long to wait for it (OllamaSettings) is read here for both chat and
+consensus, and so is whether a model is installed (Installed).
 """
 
 from __future__ import annotations
@@ -17,9 +21,19 @@ import json
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
-import requests
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+
+if TYPE_CHECKING:
+    from capibara6.kit.settings import Env
+
+DEFAULT_URL = "http://127.0.0.1:11434"
+_JSON = {"Content-Type": "application/json"}
+# Idle keep-alive connections kept per client: more than the threads that call at once
+# (chat's waitress threads, consensus's fan-out), so none is dropped and reopened.
+_POOL_SIZE = 256
 
 
 class OllamaError(Exception):
@@ -66,6 +80,34 @@ class MalformedReply(OllamaError):
 
 
 @dataclass(frozen=True)
+class OllamaSettings:
+    """Where Ollama answers and how long to wait for it: read once, for chat and consensus."""
+
+    url: str
+    timeout: float                  # seconds without a byte from Ollama (per call and mid-stream)
+    connect_timeout: float
+    model: str | None               # the model when a request names none (chat); None in consensus
+
+    @classmethod
+    def from_env(cls, env: "Env", *, default_model: bool) -> "OllamaSettings":
+        """default_model: whether this service reads OLLAMA_MODEL (consensus's models
+        come from its config file, so it does not, and the settings page says so)."""
+        return cls(
+            url=env.url("OLLAMA_URL", DEFAULT_URL, doc="Where Ollama answers"),
+            timeout=env.float("OLLAMA_TIMEOUT", 120.0, minimum=0.1, maximum=3600,
+                              doc="Seconds without a byte from Ollama before a 504"),
+            connect_timeout=env.float("CAPIBARA6_OLLAMA_CONNECT_TIMEOUT", 3.0, minimum=0.1, maximum=60,
+                                      doc="Seconds to connect to Ollama"),
+            model=env.str("OLLAMA_MODEL", "llama3.2:latest", doc="The model when a request names none")
+            if default_model else None,
+        )
+
+    def client(self, waiting: "Waiting | None" = None) -> "OllamaClient":
+        return OllamaClient(self.url, connect_timeout=self.connect_timeout, read_timeout=self.timeout,
+                            waiting=waiting)
+
+
+@dataclass(frozen=True)
 class ChatResult:
     content: str
     model: str
@@ -74,18 +116,59 @@ class ChatResult:
     done_reason: str | None
     raw: dict
 
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+# What a stream yields: Token* then Done, or Token* then Failed.
+@dataclass(frozen=True)
+class Token:
+    """A piece of the answer's text (never empty)."""
+
+    text: str
+    model: str                      # as Ollama names it; "" when it did not say
+
 
 @dataclass(frozen=True)
-class ChatChunk:
-    """One piece of a streamed answer: the text it adds; the last one also has the result."""
+class Done:
+    """The end of the answer: the whole text, its token counts, why it stopped."""
 
-    content: str
-    model: str
-    result: ChatResult | None = None   # on the last piece: the whole text and its counts
+    result: ChatResult
 
-    @property
-    def done(self) -> bool:
-        return self.result is not None
+
+@dataclass(frozen=True)
+class Failed:
+    """The stream failed once the answer had begun (before that, the call raises)."""
+
+    message: str
+    code: str                       # the error code the same failure has as a status (as_api_error)
+
+
+StreamEvent = Union[Token, Done, Failed]
+
+
+def model_key(name: str) -> tuple[str, str, str, str]:
+    """A model name as Ollama resolves it: [host/][namespace/]model[:tag] with
+    registry.ollama.ai, library and latest for the parts left out, compared
+    without case (Ollama's types/model ParseName and EqualFold). So `llama3.2`,
+    `llama3.2:latest` and `library/llama3.2` are one model; `llama3.2:1b` is another."""
+    path, _, last = name.strip().rpartition("/")
+    model, colon, tag = last.partition(":")
+    segments = path.split("/") if path else []
+    namespace = segments[-1] if segments else "library"
+    host = segments[-2] if len(segments) > 1 else "registry.ollama.ai"
+    return host.lower(), namespace.lower(), model.lower(), (tag if colon else "latest").lower()
+
+
+class Installed:
+    """The models an Ollama host has (its /api/tags), asked by any name Ollama accepts."""
+
+    def __init__(self, names: Iterable[str]):
+        self._keys = {model_key(name) for name in names}
+
+    def __contains__(self, name: str) -> bool:
+        return model_key(name) in self._keys
 
 
 def waiting_limit(threads: int) -> int:
@@ -138,50 +221,51 @@ class OllamaClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.waiting = waiting
-        # One pooled session per thread: requests.Session is not documented thread-safe.
-        self._local = threading.local()
-
-    @property
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            # Ollama sits on our own network: no proxy or .netrc applies, and
-            # reading them from the environment costs a quarter of each call.
-            session.trust_env = False
-        return session
+        # One thread-safe pool of keep-alive connections, straight on urllib3: requests'
+        # per-call work (merging settings, hooks, cookies) cost a third of a millisecond a
+        # call (bench/chat_gateway.py --profile). No proxy or .netrc: Ollama sits on our
+        # own network. No retries: a failure is reported as it happened.
+        self._pool = urllib3.connection_from_url(self.base_url, maxsize=_POOL_SIZE, block=False,
+                                                 retries=False)
+        self._prefix = urllib3.util.parse_url(self.base_url).path or ""
 
     def _request(self, method: str, path: str, *, json_body=None, stream=False,
-                 read_timeout: float | None = None) -> requests.Response:
-        url = f"{self.base_url}{path}"
-        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+                 read_timeout: float | None = None) -> urllib3.BaseHTTPResponse:
+        read = read_timeout or self.read_timeout
+        body = None if json_body is None else json.dumps(json_body).encode()
         try:
-            response = self._session.request(method, url, json=json_body, stream=stream, timeout=timeout)
-        except requests.exceptions.ConnectTimeout as exc:
+            response = self._pool.urlopen(method, self._prefix + path, body=body,
+                                          headers=_JSON if body is not None else None,
+                                          timeout=urllib3.Timeout(connect=self.connect_timeout, read=read),
+                                          redirect=False, preload_content=not stream)
+        except NewConnectionError as exc:  # before ConnectTimeoutError: urllib3 2 derives it from that
+            raise OllamaUnavailable(f"Ollama at {self.base_url} is unreachable: {_reason(exc)}") from exc
+        except ConnectTimeoutError as exc:
             raise OllamaUnavailable(f"Ollama at {self.base_url} did not accept a connection "
                                     f"within {self.connect_timeout:g}s") from exc
-        except requests.exceptions.ReadTimeout as exc:
-            raise OllamaTimeout(f"Ollama at {self.base_url} did not answer "
-                                f"within {timeout[1]:g}s") from exc
-        except requests.exceptions.RequestException as exc:
+        except ReadTimeoutError as exc:
+            raise OllamaTimeout(f"Ollama at {self.base_url} did not answer within {read:g}s") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise OllamaUnavailable(f"Ollama at {self.base_url} is unreachable: "
                                     f"{_reason(exc)}") from exc
-        if response.status_code >= 400:
+        if response.status >= 400:
             self._raise_for(response, json_body)
         return response
 
     @staticmethod
-    def _raise_for(response: requests.Response, body) -> None:
+    def _raise_for(response: urllib3.BaseHTTPResponse, body) -> None:
+        text = _text(response)
+        response.release_conn()
         try:
-            message = response.json().get("error") or response.text
+            data = json.loads(text)
+            message = (data.get("error") if isinstance(data, dict) else None) or text
         except ValueError:
-            message = response.text
-        response.close()
+            message = text
         model = (body or {}).get("model")
-        if response.status_code == 404 and model:
+        if response.status == 404 and model:
             raise ModelNotFound(model)
-        raise OllamaError(f"Ollama answered {response.status_code}: {message.strip()[:300]}",
-                          response.status_code)
+        raise OllamaError(f"Ollama answered {response.status}: {str(message).strip()[:300]}",
+                          response.status)
 
     # --- what we use of the API -------------------------------------------------
 
@@ -196,6 +280,10 @@ class OllamaClient:
             raise MalformedReply("Ollama's model list could not be read: 'models' is not a list")
         return [m for m in models if isinstance(m, dict)]
 
+    def installed(self, timeout: float | None = None) -> Installed:
+        return Installed(name for tag in self.tags(timeout=timeout)
+                         for name in (tag.get("name"), tag.get("model")) if isinstance(name, str))
+
     def chat(self, model: str, messages: list[dict], *, options: dict | None = None,
              timeout: float | None = None) -> ChatResult:
         body = {"model": model, "messages": messages, "stream": False, "options": options or {}}
@@ -205,58 +293,112 @@ class OllamaClient:
         return _result(data, _message_text(data))
 
     def chat_stream(self, model: str, messages: list[dict], *,
-                    options: dict | None = None) -> Iterator[ChatChunk]:
-        """The answer's pieces as Ollama sends them; the last is done and has the result.
+                    options: dict | None = None) -> Iterator[StreamEvent]:
+        """The answer as events: Token per piece of text, then Done, or Failed.
 
-        Raises StreamBroken when the connection ends before the done chunk,
-        MalformedReply or OllamaError for a line that is not an answer, and
-        OllamaTimeout when no chunk comes within the read timeout.
+        The call is made now, and it raises (OllamaError) for any failure before
+        the first event, when a service can still answer with a status: Ollama
+        unreachable, an unknown model, a first line that is not an answer. Once
+        an event is out, a failure (StreamBroken when the connection ends before
+        Ollama's done chunk, MalformedReply or OllamaError for a line that is not
+        an answer, OllamaTimeout when nothing comes within the read timeout) is
+        the last event, Failed.
         """
         body = {"model": model, "messages": messages, "stream": True, "options": options or {}}
-        # The slot is held until the stream ends or its reader drops it: a stream holds a thread.
-        with self._slot():
-            yield from self._stream_chunks(self._request("POST", "/api/chat", json_body=body,
-                                                         stream=True))
+        events = self._stream_events(body)
+        try:
+            first = next(events)
+        except StopIteration:  # never: a stream ends in Done or raises
+            return iter(())
+        return _resume(first, events)
 
     def _slot(self):
         return self.waiting.slot() if self.waiting is not None else nullcontext()
 
-    def _stream_chunks(self, response: requests.Response) -> Iterator[ChatChunk]:
-        parts: list[str] = []
+    def _stream_events(self, body: dict) -> Iterator[StreamEvent]:
+        # The slot is held until the stream ends or its reader drops it: a stream holds a thread.
+        with self._slot():
+            response = self._request("POST", "/api/chat", json_body=body, stream=True)
+            parts: list[str] = []
+            begun = False
+            try:
+                for chunk in self._stream_chunks(response):
+                    text = _message_text(chunk)
+                    parts.append(text)
+                    if chunk.get("done"):
+                        yield Done(_result(chunk, "".join(parts)))
+                        return
+                    if text:
+                        begun = True
+                        yield Token(text, chunk["model"] if isinstance(chunk.get("model"), str) else "")
+            except OllamaError as error:
+                if not begun:
+                    raise
+                yield Failed(str(error), as_api_error(error).code)
+
+    def _stream_chunks(self, response: urllib3.BaseHTTPResponse) -> Iterator[dict]:
+        """Ollama's stream as its checked objects, up to the done one."""
+        whole = False
         try:
-            for line in response.iter_lines(chunk_size=None):
-                if not line:
-                    continue
+            for line in _lines(response):
                 try:
                     chunk = _answer(json.loads(line))
                 except ValueError as exc:
                     raise MalformedReply(f"Ollama's reply could not be read: a line that is not "
                                          f"JSON ({line[:80]!r})") from exc
-                text = _message_text(chunk)
-                parts.append(text)
-                model_name = chunk.get("model") if isinstance(chunk.get("model"), str) else ""
                 if chunk.get("done"):
-                    yield ChatChunk(text, model_name, _result(chunk, "".join(parts)))
+                    whole = True
+                yield chunk
+                if whole:
                     return
-                yield ChatChunk(text, model_name)
-        except requests.exceptions.ConnectionError as exc:
-            # urllib3 reports a read timeout mid-stream as a ConnectionError.
-            if "timed out" in str(exc).lower():
-                raise OllamaTimeout(f"Ollama sent nothing for {self.read_timeout:g}s mid-stream") from exc
-            raise StreamBroken(f"the stream from Ollama broke: {_reason(exc)}") from exc
-        except requests.exceptions.RequestException as exc:
+        except ReadTimeoutError as exc:
+            raise OllamaTimeout(f"Ollama sent nothing for {self.read_timeout:g}s mid-stream") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise StreamBroken(f"the stream from Ollama broke: {_reason(exc)}") from exc
         finally:
-            response.close()
+            if whole:
+                # The rest is the end of the chunked body: read it, and the connection is kept.
+                _release(response)
+            else:  # cut off or given up: this connection goes; the pool opens another
+                response.close()
+                response.release_conn()
         raise StreamBroken("Ollama closed the stream before it was done")
 
 
-def _body_json(response: requests.Response):
+def _resume(first: StreamEvent, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+    yield first
+    yield from events
+
+
+def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    """The non-empty lines of a streamed body, each as soon as it has come whole."""
+    pending = b""
+    for piece in response.stream(None):
+        pending += piece
+        *lines, pending = pending.split(b"\n")
+        yield from (line for line in lines if line.strip())
+    if pending.strip():
+        yield pending
+
+
+def _release(response: urllib3.BaseHTTPResponse) -> None:
+    try:
+        response.drain_conn()
+        response.release_conn()
+    except (urllib3.exceptions.HTTPError, OSError):
+        response.close()
+
+
+def _text(response: urllib3.BaseHTTPResponse) -> str:
+    return response.data.decode("utf-8", "replace")
+
+
+def _body_json(response: urllib3.BaseHTTPResponse):
     """The JSON of a whole (not streamed) 200 reply."""
     try:
-        return response.json()
+        return json.loads(response.data)
     except ValueError:
-        text = response.text.strip()
+        text = _text(response).strip()
         raise MalformedReply("Ollama's reply could not be read: "
                              + (f"not JSON ({text[:80]!r})" if text else "an empty body")) from None
 

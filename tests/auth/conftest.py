@@ -15,7 +15,7 @@ import pytest
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from tests.conftest import ServiceProcess, free_port
+from tests.processes import ServiceProcess, free_port
 from tests.fakes.oauth_provider import FakeOAuthProvider
 
 JWT_SECRET = "jwt-secret-for-tests-only-0123456789abcdef"

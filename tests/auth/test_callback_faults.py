@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.auth.conftest import assert_not_logged_in, log_in, start_login
-from tests.conftest import free_port
+from tests.processes import free_port
 
 
 def _query(url: str) -> dict:

@@ -17,7 +17,7 @@ from capibara6.kit.auth import (AuthUnavailable, Identity, RevocationCheck, Toke
                                 bearer_token)
 from capibara6.kit.errors import Unauthorized
 from tests.auth.conftest import JWT_SECRET, log_in
-from tests.conftest import ServiceProcess, free_port
+from tests.processes import ServiceProcess, free_port
 from tests.fakes.ollama_server import FakeModel, FakeOllama
 
 USER = Identity(id="oidc:7", provider="oidc", email="eva@example.org", name="Eva")

@@ -11,7 +11,7 @@ import requests
 from capibara6.auth.settings import AuthSettings
 from capibara6.kit.settings import ConfigError, Env
 from tests.auth.conftest import JWT_SECRET, SECRET_KEY
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 BASE = {"JWT_SECRET": JWT_SECRET}
 GITHUB = {"GITHUB_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "github-secret-value", "SECRET_KEY": SECRET_KEY}

@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.auth.conftest import auth_env
-from tests.conftest import ROOT, ServiceProcess, free_port
+from tests.processes import ROOT, ServiceProcess, free_port
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.fakes.ollama_server import FakeModel, FakeOllama
 from tests.frontdoor import SERVICES, Nginx

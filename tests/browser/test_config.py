@@ -20,7 +20,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from capibara6.kit.services import SERVICES as PORTS
 from tests.auth.conftest import JWT_SECRET
 from tests.browser.conftest import answer_done, open_page, send
-from tests.conftest import ROOT
+from tests.processes import ROOT
 from tests.frontdoor import SERVICES, locations, render, route_to
 
 WEB = ROOT / "web"

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from capibara6.ollama import waiting_limit
-from tests.conftest import ServiceProcess
+from tests.processes import ServiceProcess
 from tests.consensus.conftest import write_config
 from tests.fakes.ollama_server import FakeModel, FakeOllama
 

@@ -14,7 +14,7 @@ import requests
 
 from capibara6.consensus.fanout import Call, ask_all
 from capibara6.ollama import OllamaClient
-from tests.conftest import ServiceProcess
+from tests.processes import ServiceProcess
 from tests.fakes.ollama_server import MALFORMED, MIDWAY_ERROR, FakeModel, FakeOllama
 
 KINDS = list(MALFORMED)

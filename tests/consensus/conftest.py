@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.conftest import ServiceProcess
+from tests.processes import ServiceProcess
 from tests.fakes.ollama_server import FakeModel, FakeOllama
 
 # name -> the fake's behaviour; the config below gives weights and timeouts.

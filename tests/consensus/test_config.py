@@ -11,7 +11,7 @@ import yaml
 from capibara6.consensus.config import DEFAULT_SYNTHESIS_PROMPT, load_config, parse_config
 from capibara6.consensus.settings import PACKAGED_CONFIG, ConsensusSettings, default_config_path
 from capibara6.kit.settings import ConfigError, Env
-from tests.conftest import ROOT, free_port
+from tests.processes import ROOT, free_port
 
 MINIMAL = {"models": [{"name": "llama3.2:latest"}], "templates": {"general": {}}}
 

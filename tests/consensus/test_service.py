@@ -8,7 +8,7 @@ import time
 import requests
 import yaml
 
-from tests.conftest import free_port
+from tests.processes import free_port
 from tests.consensus.conftest import CONFIG, write_config
 
 BOUND_S = 30

@@ -11,7 +11,7 @@ import requests
 
 from capibara6.docs import generate, settings_of, write_or_check
 from capibara6.kit.services import SERVICES
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 READMES = [ROOT / "README.md", ROOT / "deploy/ansible/README.md", ROOT / "deploy/systemd/README.md",
            ROOT / "deploy/ansible/roles/capibara6_nginx/README.md"]

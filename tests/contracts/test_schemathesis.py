@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, negativ
                                                response_schema_conformance, status_code_conformance)
 
 from tests.auth.conftest import FrontEnd, auth_env
-from tests.conftest import ROOT, ServiceProcess, free_port
+from tests.processes import ROOT, ServiceProcess, free_port
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.fakes.ollama_server import FakeModel, FakeOllama
 from tests.mcp.conftest import start_mcp, write_corpus

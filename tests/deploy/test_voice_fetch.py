@@ -36,6 +36,7 @@ def voice_server(tmp_path_factory):
     yield {"name": NAME, "url": f"http://127.0.0.1:{server.server_port}/{voice.name}",
            "sha256": digest[""], "config_sha256": digest[".json"]}
     server.shutdown()
+    server.server_close()
 
 
 def fetch(tmp_path: Path, voices: list[dict], extras: list[str]) -> list[dict]:

@@ -203,6 +203,8 @@ class FakeOllama:
         self.version = version
         self.stats = Stats()
         self.stopping = threading.Event()
+        self._connections: set[socket.socket] = set()   # open ones, cut when Ollama "goes down"
+        self._connections_lock = threading.Lock()
         family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
         server_class = type("_FamilyServer", (_Server,), {"address_family": family})
         self._server = server_class((host, port), self._handler_class())
@@ -236,13 +238,19 @@ class FakeOllama:
         return self
 
     def refuse(self) -> None:
-        """Stop listening: new connections are refused, as when Ollama is down."""
+        """Go down as Ollama does: new connections are refused and open (keep-alive) ones end."""
         self.stop()
 
     def stop(self) -> None:
         self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        with self._connections_lock:
+            for connection in self._connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def __enter__(self):
         return self.start()
@@ -263,6 +271,13 @@ class FakeOllama:
                 # http.server writes headers and body apart: without this, Nagle
                 # and delayed ACK stall each keep-alive request by ~40 ms.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with fake._connections_lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self):
+                with fake._connections_lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
 
             def log_message(self, *args):
                 pass

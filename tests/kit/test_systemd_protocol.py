@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 
 def receive_until(notify: socket.socket, wanted: str, timeout: float = 30) -> list[str]:
@@ -65,6 +65,8 @@ def test_serves_on_a_passed_socket_and_notifies_systemd(tmp_path, fake_ollama):
     finally:
         if proc.poll() is None:
             proc.kill()
+        proc.wait()
+        proc.stderr.close()
         notify.close()
         listener.close()
 

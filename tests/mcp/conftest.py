@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, ServiceProcess
+from tests.processes import ROOT, ServiceProcess
 
 TEIDE = """# Teide
 

@@ -10,7 +10,7 @@ import pytest
 
 from capibara6.kit.settings import Env
 from capibara6.mcp.settings import PACKAGED_MODEL, McpSettings
-from tests.conftest import ROOT, free_port
+from tests.processes import ROOT, free_port
 
 
 def run_serve(env: dict) -> subprocess.CompletedProcess:

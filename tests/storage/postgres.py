@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import free_port
+from tests.processes import free_port
 
 UNPRIVILEGED_USER = "nobody"
 ROLE = "capibara6"

@@ -15,7 +15,7 @@ import requests
 from capibara6.chat.conversations import SCHEMA, SQLITE_FILE, ConversationStore
 from capibara6.kit.auth import Identity, TokenCodec
 from capibara6.kit.storage import StorageSettings, open_database
-from tests.conftest import ServiceProcess
+from tests.processes import ServiceProcess
 
 JWT_SECRET = "jwt-secret-for-storage-tests-0123456789"
 CACHE_SECONDS = 2

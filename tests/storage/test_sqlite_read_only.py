@@ -15,7 +15,7 @@ import subprocess
 
 import requests
 
-from tests.conftest import ServiceProcess
+from tests.processes import ServiceProcess
 
 
 class OwnMountService(ServiceProcess):

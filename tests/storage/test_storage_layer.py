@@ -15,7 +15,7 @@ from capibara6.auth.store import (SCHEMA as AUTH_SCHEMA, AuthStore, LoginLimits,
                                   TooManyPendingLogins)
 from capibara6.chat.conversations import SCHEMA as CHAT_SCHEMA, ConversationStore
 from capibara6.kit.storage import StorageSettings, open_database
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.conftest import ServiceProcess
+from tests.processes import ServiceProcess
 from tests.tts.tiny_vits import make_tiny_vits
 
 SPANISH = "Hola, soy Capibara6. Hoy hace sol en Madrid y mañana lloverá un poco."

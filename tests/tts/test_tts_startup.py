@@ -12,7 +12,7 @@ import sys
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.processes import ROOT, free_port
 from tests.kit.test_systemd_protocol import receive_until
 
 
@@ -101,4 +101,5 @@ def test_ready_comes_after_the_model_load_and_status_names_it(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
+        proc.stderr.close()
         notify.close()

@@ -12,20 +12,18 @@ def create_app(environ=None):
     from capibara6.chat.gateway import Gateway
     from capibara6.chat.settings import ChatSettings
     from capibara6.kit.storage import open_database
-    from capibara6.ollama import OllamaClient, Waiting, waiting_limit
+    from capibara6.ollama import Waiting, waiting_limit
 
     settings = ChatSettings.from_env(Env(environ))
     waiting = Waiting(waiting_limit(settings.common.threads))
-    client = OllamaClient(settings.ollama_url, connect_timeout=settings.ollama_connect_timeout,
-                          read_timeout=settings.ollama_timeout, waiting=waiting)
-    gateway = Gateway(client, settings.ollama_model)
+    gateway = Gateway(settings.ollama.client(waiting), settings.ollama.model)
     database = open_database(settings.storage, SCHEMA, SQLITE_FILE)
     store = ConversationStore(database)
     runtime = Runtime(
         "chat",
         checks={"ollama": gateway.ollama_check, "ollama_waiting": waiting.check,
                 "storage": database.check},
-        status=lambda: f"serving; Ollama {settings.ollama_url}, model {settings.ollama_model}",
+        status=lambda: f"serving; Ollama {settings.ollama.url}, model {settings.ollama.model}",
     )
     app = create_base_app(settings.common, blueprints=[bp], runtime=runtime,
                           health_paths=["/api/health"])

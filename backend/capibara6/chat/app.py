@@ -49,7 +49,7 @@ def _json_or_form() -> dict:
 def _chat_request(body: contracts.ChatBody):
     settings = _settings()
     attachments = _attachments() if request.mimetype == "multipart/form-data" else []
-    return chat_request(body, default_model=settings.ollama_model, default_system=settings.system_prompt,
+    return chat_request(body, default_model=settings.ollama.model, default_system=settings.system_prompt,
                         attachments=attachments)
 
 
@@ -92,7 +92,7 @@ def save_conversation(body: contracts.SaveBody):
                      "data: [DONE]", contracts.CompletionReply, alternatives=(EVENTS,)))
 def openai_chat_completions(body: contracts.CompletionBody):
     gateway = _gateway()
-    parsed = openai_compat.parse(body, _settings().ollama_model)
+    parsed = openai_compat.parse(body, _settings().ollama.model)
     if parsed["stream"]:
         return Response(openai_compat.stream(gateway, parsed), mimetype=EVENTS, headers=STREAM_HEADERS)
     return jsonify(openai_compat.completion(gateway, parsed))

@@ -11,7 +11,8 @@ from typing import Iterator
 
 from capibara6.chat.contracts import ChatBody
 from capibara6.kit.errors import BadRequest
-from capibara6.ollama import ChatChunk, OllamaClient, OllamaError, as_api_error
+from capibara6.ollama import (ChatResult, Done, Failed, OllamaClient, OllamaError, StreamEvent, Token,
+                             as_api_error)
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,28 @@ def now_iso() -> str:
 
 
 class Gateway:
+    """Ollama's answers (ollama.py's results and stream events) for the routes to format."""
+
     def __init__(self, client: OllamaClient, default_model: str):
         self.client = client
         self.default_model = default_model
 
-    def chat(self, request: ChatRequest) -> dict:
+    def complete(self, model: str, messages: list[dict], options: dict) -> ChatResult:
         try:
-            result = self.client.chat(request.model, request.messages(), options=request.options())
+            return self.client.chat(model, messages, options=options)
         except OllamaError as error:
             raise as_api_error(error) from error
+
+    def open_stream(self, model: str, messages: list[dict], options: dict) -> Iterator[StreamEvent]:
+        """The answer's events; a failure before the first (unreachable, unknown model,
+        busy) raises here and becomes a status."""
+        try:
+            return self.client.chat_stream(model, messages, options=options)
+        except OllamaError as error:
+            raise as_api_error(error) from error
+
+    def chat(self, request: ChatRequest) -> dict:
+        result = self.complete(request.model, request.messages(), request.options())
         return {
             "response": result.content,
             "content": result.content,
@@ -96,40 +110,22 @@ class Gateway:
                       "completion_tokens": result.completion_tokens},
         }
 
-    def open_stream(self, model: str, messages: list[dict], options: dict) -> Iterator[ChatChunk]:
-        """Ollama's chunks; the HTTP call is made now, so a failure before the
-        first byte (unreachable, unknown model) raises here and becomes a status."""
-        chunks = self.client.chat_stream(model, messages, options=options)
-        try:
-            first = next(chunks)
-        except StopIteration:
-            return iter(())
-        except OllamaError as error:
-            raise as_api_error(error) from error
-
-        def rest():
-            yield first
-            yield from chunks
-        return rest()
-
     def sse_events(self, request: ChatRequest) -> Iterator[str]:
         """The /api/chat/stream events: tokens as they come, then a done event."""
-        chunks = self.open_stream(request.model, request.messages(), request.options())
+        events = self.open_stream(request.model, request.messages(), request.options())
 
-        def events():
-            try:
-                for chunk in chunks:
-                    if chunk.content:
-                        yield sse({"content": chunk.content, "done": False})
-                    if chunk.done:
-                        result = chunk.result
-                        yield sse({"content": "", "done": True, "full_response": result.content,
-                                   "model": result.model or request.model,
-                                   "tokens": result.completion_tokens})
-                        return
-            except OllamaError as error:
-                yield sse({"error": str(error), "code": as_api_error(error).code, "done": True})
-        return events()
+        def lines():
+            for event in events:
+                if isinstance(event, Token):
+                    yield sse({"content": event.text, "done": False})
+                elif isinstance(event, Done):
+                    result = event.result
+                    yield sse({"content": "", "done": True, "full_response": result.content,
+                               "model": result.model or request.model,
+                               "tokens": result.completion_tokens})
+                elif isinstance(event, Failed):
+                    yield sse({"error": event.message, "code": event.code, "done": True})
+        return lines()
 
     def models(self) -> dict:
         try:
@@ -143,15 +139,14 @@ class Gateway:
         started = time.perf_counter()
         details = {"url": self.client.base_url, "model": self.default_model}
         try:
-            names = {m.get("name") for m in self.client.tags(timeout=2)}
+            installed = self.client.installed(timeout=2)
         except OllamaError as error:
             details.update(status="unreachable", error=str(error),
                            latency_ms=round((time.perf_counter() - started) * 1000, 1),
                            model_available=False)
             return False, details
-        present = self.default_model in names or f"{self.default_model}:latest" in names
         details.update(status="ok", latency_ms=round((time.perf_counter() - started) * 1000, 1),
-                       model_available=present)
+                       model_available=self.default_model in installed)
         return True, details
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Iterator
 
 from capibara6.chat.contracts import CompletionBody
-from capibara6.chat.gateway import Gateway, new_id
-from capibara6.ollama import OllamaError, as_api_error
+from capibara6.chat.gateway import Gateway, new_id, sse
+from capibara6.ollama import ChatResult, Done, Failed, Token
 
 
 def parse(body: CompletionBody, default_model: str) -> dict:
@@ -32,10 +31,7 @@ def parse(body: CompletionBody, default_model: str) -> dict:
 
 
 def completion(gateway: Gateway, request: dict) -> dict:
-    try:
-        result = gateway.client.chat(request["model"], request["messages"], options=request["options"])
-    except OllamaError as error:
-        raise as_api_error(error) from error
+    result = gateway.complete(request["model"], request["messages"], request["options"])
     return {
         "id": new_id("chatcmpl"),
         "object": "chat.completion",
@@ -46,43 +42,37 @@ def completion(gateway: Gateway, request: dict) -> dict:
             "message": {"role": "assistant", "content": result.content},
             "finish_reason": _finish(result.done_reason),
         }],
-        "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-                  "total_tokens": result.prompt_tokens + result.completion_tokens},
+        "usage": _usage(result),
     }
 
 
 def stream(gateway: Gateway, request: dict) -> Iterator[str]:
-    chunks = gateway.open_stream(request["model"], request["messages"], request["options"])
+    events = gateway.open_stream(request["model"], request["messages"], request["options"])
     chunk_id, created = new_id("chatcmpl"), int(time.time())
 
-    def event(delta: dict, finish: str | None, model: str, usage: dict | None = None) -> str:
+    def chunk(delta: dict, finish: str | None, model: str, usage: dict | None = None) -> str:
         payload = {"id": chunk_id, "object": "chat.completion.chunk", "created": created,
                    "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
         if usage is not None:
             payload["usage"] = usage
-        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+        return sse(payload)
 
-    def events():
+    def lines():
         model = request["model"]
-        yield event({"role": "assistant", "content": ""}, None, model)
-        try:
-            for chunk in chunks:
-                model = chunk.model or model
-                if chunk.content:
-                    yield event({"content": chunk.content}, None, model)
-                if chunk.done:
-                    result = chunk.result
-                    usage = {"prompt_tokens": result.prompt_tokens,
-                             "completion_tokens": result.completion_tokens,
-                             "total_tokens": result.prompt_tokens + result.completion_tokens}
-                    yield event({}, _finish(result.done_reason), model, usage)
-                    break
-        except OllamaError as error:
-            code = as_api_error(error).code
-            yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'upstream_error', 'code': code}})}\n\n"
-            return
+        yield chunk({"role": "assistant", "content": ""}, None, model)
+        for event in events:
+            if isinstance(event, Token):
+                model = event.model or model
+                yield chunk({"content": event.text}, None, model)
+            elif isinstance(event, Done):
+                yield chunk({}, _finish(event.result.done_reason), event.result.model or model,
+                            _usage(event.result))
+            elif isinstance(event, Failed):
+                yield sse({"error": {"message": event.message, "type": "upstream_error",
+                                       "code": event.code}})
+                return
         yield "data: [DONE]\n\n"
-    return events()
+    return lines()
 
 
 def models(gateway: Gateway) -> dict:
@@ -90,6 +80,11 @@ def models(gateway: Gateway) -> dict:
     return {"object": "list", "data": [
         {"id": m.get("name") or m.get("model"), "object": "model", "created": 0, "owned_by": "ollama"}
         for m in listing["models"]]}
+
+
+def _usage(result: ChatResult) -> dict:
+    return {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "total_tokens": result.total_tokens}
 
 
 def _finish(done_reason: str | None) -> str:

@@ -20,14 +20,12 @@ def create_app(environ=None):
     from capibara6.consensus.config import load_config
     from capibara6.consensus.engine import Consensus
     from capibara6.consensus.settings import ConsensusSettings
-    from capibara6.ollama import OllamaClient, Waiting, waiting_limit
+    from capibara6.ollama import Waiting, waiting_limit
 
     settings = ConsensusSettings.from_env(Env(environ))
-    client = OllamaClient(settings.ollama_url, connect_timeout=settings.ollama_connect_timeout,
-                          read_timeout=settings.ollama_timeout)
     consensus = Consensus(
-        client,
-        lambda: load_config(settings.config_path, fallback_timeout=settings.ollama_timeout),
+        settings.ollama.client(),  # no waiting slots per call: Consensus bounds whole queries
+        lambda: load_config(settings.config_path, fallback_timeout=settings.ollama.timeout),
         max_prompt_chars=settings.max_prompt_chars,
         max_models=settings.max_models,
         waiting=Waiting(waiting_limit(settings.common.threads)),

@@ -73,10 +73,10 @@ class Consensus:
         if not names:
             return
         try:
-            present = {tag.get("name") for tag in self.client.tags(timeout=TAGS_TIMEOUT_S)}
+            installed = self.client.installed(timeout=TAGS_TIMEOUT_S)
         except OllamaError:
             return
-        unknown = [name for name in names if not _on_host(name, present)]
+        unknown = [name for name in names if name not in installed]
         if unknown:
             raise BadRequest(f"unknown model '{unknown[0]}': it is neither configured nor on the "
                              f"Ollama host", code="unknown_model", field="models", models=unknown)
@@ -190,14 +190,14 @@ class Consensus:
         started = time.perf_counter()
         details: dict = {"url": self.client.base_url}
         try:
-            present = {tag.get("name") for tag in self.client.tags(timeout=2)}
+            installed = self.client.installed(timeout=2)
         except OllamaError as error:
             details.update(status="unreachable", error=str(error),
                            latency_ms=round((time.perf_counter() - started) * 1000, 1),
                            models={name: {"present": False} for name in names},
                            missing_models=names)
             return False, details
-        models = {name: {"present": _on_host(name, present)} for name in names}
+        models = {name: {"present": name in installed} for name in names}
         missing = [name for name, state in models.items() if not state["present"]]
         details.update(status="ok", latency_ms=round((time.perf_counter() - started) * 1000, 1),
                        models=models, missing_models=missing)
@@ -207,11 +207,6 @@ class Consensus:
         config = self.config
         names = ", ".join(m.name for m in config.enabled_models)
         return f"serving; {config.defaults.method} over {names}; Ollama {self.client.base_url}"
-
-
-def _on_host(name: str, present: set) -> bool:
-    # Ollama resolves a name without a tag to ":latest".
-    return name in present or (":" not in name and f"{name}:latest" in present)
 
 
 def _in_query_order(items: list, query: Query) -> list:

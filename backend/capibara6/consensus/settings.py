@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capibara6.kit.settings import CommonSettings, ConfigError, Env
+from capibara6.ollama import OllamaSettings
 
 SYSTEM_CONFIG = Path("/etc/capibara6/consensus.yaml")
 PACKAGED_CONFIG = Path(__file__).with_name("consensus.yaml")
@@ -18,9 +19,7 @@ def default_config_path(system_config: Path = SYSTEM_CONFIG,
 @dataclass(frozen=True)
 class ConsensusSettings:
     common: CommonSettings
-    ollama_url: str
-    ollama_timeout: float           # for models a request names that the config does not list
-    ollama_connect_timeout: float
+    ollama: OllamaSettings          # its timeout: for models a request names that the config does not list
     config_path: Path
     max_prompt_chars: int
     max_models: int                 # per query: each model asked is one more thread and call
@@ -35,11 +34,7 @@ class ConsensusSettings:
             raise ConfigError(f"CAPIBARA6_CONSENSUS_CONFIG: no such file: {config_path}")
         return cls(
             common=CommonSettings.from_env("consensus", env),
-            ollama_url=env.url("OLLAMA_URL", "http://127.0.0.1:11434", doc="Where Ollama answers"),
-            ollama_timeout=env.float("OLLAMA_TIMEOUT", 120.0, minimum=0.1, maximum=3600,
-                                     doc="Seconds without a byte from Ollama before a 504"),
-            ollama_connect_timeout=env.float("CAPIBARA6_OLLAMA_CONNECT_TIMEOUT", 3.0,
-                                             minimum=0.1, maximum=60, doc="Seconds to connect to Ollama"),
+            ollama=OllamaSettings.from_env(env, default_model=False),  # the models: the config file's
             config_path=config_path,
             max_prompt_chars=env.int("CAPIBARA6_CONSENSUS_MAX_PROMPT_CHARS", 32000,
                                      minimum=1, maximum=1_000_000, doc="Longest prompt (characters)"),

@@ -169,8 +169,8 @@ def waitress_options(*, threads: int, connection_limit: int = 1000, max_body_byt
         # MAX_CONTENT_LENGTH is the same limit for anything else that serves the app.
         max_request_body_size=max_body_bytes + 1,
         ident="capibara6",
-        # Streams (SSE) must leave as each token is written, not in 18 KB lumps.
-        send_bytes=1,
+        # Streams (SSE) leave as each token is written: waitress sends at once by
+        # default (its deprecated send_bytes is 1), so there is nothing to set.
         # The proxy's X-Forwarded-* become REMOTE_ADDR, the scheme and the
         # host (logs, auth's redirects); from any other peer they are removed.
         trusted_proxy=trusted_proxy,
