@@ -227,14 +227,22 @@ class Speaker:
         return SpeechStream(first, pieces, encode or (lambda samples: samples), self._admission.release)
 
     def _pieces(self, request: SpeechRequest) -> Iterator[np.ndarray]:
-        for piece in split_for_speech(request.text, self.chunk_chars):
-            if not self._synthesis_lock.acquire(timeout=self.queue_timeout):
-                raise Busy(f"waited {self.queue_timeout:g}s for the speech synthesizer; try again later")
-            try:
-                samples = self.engine.synthesize(piece, request.voice, request.language, request.speed)
-            finally:
-                self._synthesis_lock.release()
-            yield samples
+        for index, piece in enumerate(split_for_speech(request.text, self.chunk_chars)):
+            # The first piece's first audio leaves before the engine ends the piece.
+            parts = self.engine.synthesize_parts(piece, request.voice, request.language, request.speed,
+                                                 early=index == 0)
+            while (samples := self._synthesized(parts)) is not None:
+                yield samples
+
+    def _synthesized(self, parts: Iterator[np.ndarray]) -> np.ndarray | None:
+        """The engine's next part, made holding the lock; None after the last."""
+        if not self._synthesis_lock.acquire(timeout=self.queue_timeout):
+            raise Busy(f"waited {self.queue_timeout:g}s for the speech synthesizer; try again later")
+        try:
+            return next(parts, None)
+        finally:
+            self._synthesis_lock.release()
+
 
 
 class SpeechStream:
