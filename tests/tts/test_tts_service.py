@@ -105,6 +105,21 @@ def test_openai_speech_streams_wav_or_pcm(piper):
     assert_speech(np.frombuffer(data, dtype="<i2") / 32768.0, 24000, SPANISH)
 
 
+def test_the_openai_client_streams_wav_and_pcm(piper):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{piper.url}/v1", api_key="not-needed", max_retries=0)
+    for response_format in ("wav", "pcm"):
+        with client.audio.speech.with_streaming_response.create(
+                model="tts-1", voice="alloy", input=SPANISH, response_format=response_format) as reply:
+            assert reply.headers["Transfer-Encoding"] == "chunked"
+            data = b"".join(reply.iter_bytes())
+        if response_format == "wav":
+            assert_speech(*decode_streamed_wav(data), SPANISH)
+        else:
+            assert_speech(np.frombuffer(data, dtype="<i2") / 32768.0, 24000, SPANISH)
+
+
 def test_voices_are_named_and_listed(espeak):
     body = requests.get(f"{espeak.url}/voices", timeout=5).json()
     ids = {voice["id"]: voice for voice in body["voices"]}
