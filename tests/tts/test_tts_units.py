@@ -256,7 +256,7 @@ def test_an_error_after_the_first_audio_breaks_the_stream_off_and_is_logged(stre
     with pytest.raises(RuntimeError, match="the model broke"):
         next(pieces)  # the server closes the connection without the body's last chunk
     reply.close()
-    assert "speech stream broken off after 1 pieces: the model broke" in caplog.text
+    assert "speech stream broken off after 1 parts: the model broke" in caplog.text
     # Its place in the queue (of one) is free again.
     assert streaming_app.client.post("/api/tts/speak", json={"text": "Hola."}).status_code == 200
 

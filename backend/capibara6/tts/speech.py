@@ -2,8 +2,9 @@
 
 Concurrency: engines are not assumed thread-safe (a torch or ONNX model
 also uses every core by itself), so one lock lets a single piece of text be
-synthesized at a time. Requests take the lock piece by piece (a sentence
-or so), so a long text does not hold back a short one until it ends (the
+synthesized at a time. Requests take the lock part by part (a sentence
+or so; the engine may give a request's first piece in two parts, its first
+audio early), so a long text does not hold back a short one until it ends (the
 lock is not first-come first-served: turns are fair only roughly). In front of the lock is
 a bounded queue: at most max_queue requests are admitted at once, and one
 that waits longer than queue_timeout for its turn gets a 503 "busy" instead
@@ -244,7 +245,6 @@ class Speaker:
             self._synthesis_lock.release()
 
 
-
 class SpeechStream:
     """An iterable of encoded audio pieces that gives its queue place back when closed.
 
@@ -274,7 +274,7 @@ class SpeechStream:
             except StopIteration:
                 raise
             except Exception as exc:
-                log.warning("speech stream broken off after %d pieces: %s", self._sent, first_line(exc))
+                log.warning("speech stream broken off after %d parts: %s", self._sent, first_line(exc))
                 raise
         self._sent += 1
         return self._encode(samples)
