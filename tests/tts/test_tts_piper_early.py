@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from capibara6.tts.engines import build_engine
-from capibara6.tts.engines.piper_split import CONTEXT_FRAMES, HEAD_FRAMES
+from capibara6.tts.engines.piper_split import CONTEXT_FRAMES, EARLY_CUTS
+
+HEAD_FRAMES = EARLY_CUTS[0]
 from capibara6.tts.settings import TtsSettings
 from capibara6.kit.settings import Env
 from tests.tts.conftest import assert_speech
@@ -62,12 +64,26 @@ def test_without_context_the_cut_would_be_heard(latents, monkeypatch):
 def test_early_parts_start_with_the_head_and_keep_the_level(piper):
     voice = piper.voices[0]
     parts = list(piper.synthesize_parts(SENTENCE + " Hasta luego.", voice, "es", 1.0, early=True))
-    assert len(parts) == 3  # the head, the rest of the first sentence, the second sentence
+    # The first sentence cut at EARLY_CUTS, then the second sentence whole.
+    assert len(parts) == len(EARLY_CUTS) + 2
     hop = 256
-    assert len(parts[0]) == HEAD_FRAMES * hop
+    assert [len(part) for part in parts[:2]] == [EARLY_CUTS[0] * hop, (EARLY_CUTS[1] - EARLY_CUTS[0]) * hop]
     samples = np.concatenate(parts)
     assert_speech(samples, piper.sample_rate, SENTENCE + " Hasta luego.")
-    # Piper's level: each sentence peaks at 1, the first never above (its rest gets at most the head's gain).
-    assert np.max(np.abs(parts[2])) == pytest.approx(1.0, abs=1e-3)
-    assert np.max(np.abs(np.concatenate(parts[:2]))) <= 1.0
+    # Piper's level: each sentence peaks at 1 (the first one's parts at the gain of the peak so far).
+    assert np.max(np.abs(parts[-1])) == pytest.approx(1.0, abs=1e-3)
+    assert np.max(np.abs(np.concatenate(parts[:-1]))) <= 1.0
     assert len(list(piper.synthesize_parts(SENTENCE, voice, "es", 1.0))) == 1  # not early: one part
+
+
+def test_parts_keep_the_level_of_the_peak_so_far_without_a_step(latents):
+    model, decoder_input = latents
+    whole = next(model.decode_in_parts(decoder_input))
+    assert np.max(np.abs(whole)) == pytest.approx(1.0)
+    parts = list(model.decode_in_parts(decoder_input, EARLY_CUTS))
+    joined = np.concatenate(parts)
+    assert len(joined) == len(whole) and np.max(np.abs(joined)) <= 1.0
+    # Where the gain held, the parts are the whole sentence's audio; after a louder part, lower and close.
+    ratio = np.sum(joined * whole) / np.sum(whole * whole)
+    assert 0.5 < ratio <= 1.0 + 1e-4
+    assert np.max(np.abs(np.diff(joined))) <= np.max(np.abs(np.diff(whole))) + 1e-3  # no click at a cut

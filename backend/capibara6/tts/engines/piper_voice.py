@@ -22,7 +22,7 @@ from capibara6.kit.settings import ConfigError
 from capibara6.tts.audio import resample
 from capibara6.tts.engines.base import (Engine, Voice, first_line, normalize_language,
                                           primary_language)
-from capibara6.tts.engines.piper_split import CONTEXT_FRAMES, HEAD_FRAMES, SplitVoice
+from capibara6.tts.engines.piper_split import EARLY_CUTS, SplitVoice
 
 SPANISH_PHONEMES = "es"  # espeak-ng's voice for Castilian Spanish phonemes
 
@@ -140,7 +140,7 @@ class PiperEngine(Engine):
 
     def synthesize_parts(self, text: str, voice: Voice, language: str, speed: float, *,
                          early: bool = False) -> Iterator[np.ndarray]:
-        """Sentence by sentence; early: the first sentence's first HEAD_FRAMES before its rest."""
+        """Sentence by sentence; early: the first sentence in parts (piper_split.EARLY_CUTS)."""
         file_id, speaker = voice.key
         piper_voice = self._by_file[file_id][language]
         model = self._models[file_id]
@@ -156,36 +156,9 @@ class PiperEngine(Engine):
             if speaker is not None:
                 inputs["sid"] = np.array([speaker], dtype=np.int64)
             latents = model.latents(inputs)
-            if early and index == 0 and model.frame_count(latents) > HEAD_FRAMES + CONTEXT_FRAMES:
-                head = model.decode(latents, 0, HEAD_FRAMES)
-                gain = _peak_gain(head)
-                yield resample(_leveled(head, gain, gain), rate, self.sample_rate)
-                rest = model.decode(latents, HEAD_FRAMES)
-                yield resample(_leveled(rest, gain, min(gain, _peak_gain(rest))), rate, self.sample_rate)
-            else:
-                audio = model.decode(latents)
-                gain = _peak_gain(audio)
-                yield resample(_leveled(audio, gain, gain), rate, self.sample_rate)
-
-
-# Piper scales each sentence to a peak of 1 (SynthesisConfig.normalize_audio). A sentence
-# whose head leaves first gets the head's gain, and its rest the lower of that and its own,
-# reached within GAIN_RAMP samples so that no step is heard: the sentence is unchanged when
-# its peak is in its head, and otherwise never clips.
-GAIN_RAMP = 1024
-
-
-def _peak_gain(audio: np.ndarray) -> float:
-    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
-    return 1.0 / peak if peak >= 1e-8 else 0.0
-
-
-def _leveled(audio: np.ndarray, gain_from: float, gain_to: float) -> np.ndarray:
-    gains = np.full(len(audio), gain_to, dtype=np.float32)
-    if gain_from != gain_to:
-        ramp = min(len(audio), GAIN_RAMP)
-        gains[:ramp] = np.linspace(gain_from, gain_to, ramp, dtype=np.float32)
-    return np.clip(audio * gains, -1.0, 1.0).astype(np.float32)
+            cuts = EARLY_CUTS if early and index == 0 else ()
+            for part in model.decode_in_parts(latents, cuts):
+                yield resample(part, rate, self.sample_rate)
 
 
 def _voices(base: str, file_id: str, config, languages: tuple[str, ...]) -> list[Voice]:
