@@ -6,7 +6,8 @@ Prints (and saves in bench/results/tts.json), for each engine:
   synthesized (Piper: its first 0.35 s, engines/piper_split.py);
 - over HTTP, service under waitress, for each streaming route (POST /api/tts/speak,
   /v1/audio/speech with response_format wav and pcm): time to first audio (until
-  bytes past the WAV header arrive) and RTF (until the last byte / audio duration);
+  bytes past the WAV header arrive), RTF (until the last byte / audio duration), and
+  how long a player starting at the first audio would stall waiting for more;
 - the model load time;
 - CPU-time RTF: CPU seconds (all threads, and espeak-ng's child processes) per
   second of audio. On a shared, busy machine the wall-clock RTF mostly measures
@@ -118,34 +119,42 @@ def over_http(env: dict, runs: int) -> dict:
                 raise SystemExit(f"tts with {env} never became ready")
             time.sleep(0.2)
         # The routes take turns, so that the other tenants' load falls on each alike.
-        measured = {label: ([], []) for label in HTTP_ROUTES}
+        measured = {label: [] for label in HTTP_ROUTES}
         for _ in range(runs):
             for label, (path, body, header) in HTTP_ROUTES.items():
-                first, rtf = streamed(url + path, body, header)
-                measured[label][0].append(first)
-                measured[label][1].append(rtf)
-        return {label: {"first_audio_ms": round(statistics.median(firsts) * 1000, 1),
-                        "rtf": round(statistics.median(rtfs), 4)}
-                for label, (firsts, rtfs) in measured.items()}
+                measured[label].append(streamed(url + path, body, header))
+        return {label: {"first_audio_ms": round(statistics.median(run[0] for run in runs_of) * 1000, 1),
+                        "rtf": round(statistics.median(run[1] for run in runs_of), 4),
+                        "playback_stall_ms": round(statistics.median(run[2] for run in runs_of) * 1000, 1)}
+                for label, runs_of in measured.items()}
     finally:
         proc.terminate()
         proc.wait(30)
 
 
-def streamed(url: str, body: dict, header_bytes: int) -> tuple[float, float]:
-    """Seconds to the first audio, and the RTF, of a streamed answer read to its end."""
+def streamed(url: str, body: dict, header_bytes: int) -> tuple[float, float, float]:
+    """Of a streamed answer read to its end: seconds to the first audio, the RTF, and the
+    seconds a player that starts at the first audio would stall waiting for more."""
     started = time.perf_counter()
+    arrivals = []  # (seconds since the request, bytes so far)
     with requests.post(url, json=body, stream=True, timeout=300) as reply:
         reply.raise_for_status()
-        data, first = bytearray(), None
+        data = bytearray()
         for chunk in reply.iter_content(None):
             data += chunk
-            if first is None and len(data) > header_bytes:
-                first = time.perf_counter() - started
+            if len(data) > header_bytes:
+                arrivals.append((time.perf_counter() - started, len(data) - header_bytes))
         elapsed = time.perf_counter() - started
     # WAV: the rate is in its header (bytes 24-27); bare PCM is OpenAI's 24 kHz.
     rate = int.from_bytes(data[24:28], "little") if header_bytes else int(reply.headers["X-Sample-Rate"])
-    return first, elapsed / ((len(data) - header_bytes) / 2 / rate)
+    stall, runs_out, played = 0.0, arrivals[0][0], 0
+    for arrived, audio_bytes in arrivals:
+        if arrived > runs_out:
+            stall += arrived - runs_out
+            runs_out = arrived
+        runs_out += (audio_bytes - played) / 2 / rate
+        played = audio_bytes
+    return arrivals[0][0], elapsed / ((len(data) - header_bytes) / 2 / rate), stall
 
 
 def main() -> None:
@@ -195,8 +204,8 @@ def main() -> None:
                   + (f"  target RTF < {TARGET_RTF[engine]}" if engine in TARGET_RTF else "")
                   + f"  (load average {load_before:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
             for route, measured in result["http"].items():
-                print(f"    {route:<26} first audio {measured['first_audio_ms']:6.0f} ms   RTF {measured['rtf']:.3f}",
-                      flush=True)
+                print(f"    {route:<26} first audio {measured['first_audio_ms']:6.0f} ms   RTF {measured['rtf']:.3f}"
+                      f"   playback stall {measured['playback_stall_ms']:.0f} ms", flush=True)
     save("tts", figures)
 
 
