@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import requests
 
 from _common import PYTHON, ROOT, free_port, save, start
@@ -88,10 +89,45 @@ def in_process(env: dict, runs: int) -> dict:
         rtfs.append(elapsed / audio_s)
         cpu_rtfs.append((cpu_seconds() - cpu_started) / audio_s)
         firsts.append(first)
-    return {"model": speaker.engine.model, "device": speaker.engine.device, "load_s": load_s,
-            "audio_s": round(audio_s, 2), "rtf": round(statistics.median(rtfs), 4),
-            "rtf_best": round(min(rtfs), 4), "cpu_rtf": round(statistics.median(cpu_rtfs), 4),
-            "first_audio_ms": round(statistics.median(firsts) * 1000, 1)}
+    figures = {"model": speaker.engine.model, "device": speaker.engine.device, "load_s": load_s,
+               "audio_s": round(audio_s, 2), "rtf": round(statistics.median(rtfs), 4),
+               "rtf_best": round(min(rtfs), 4), "cpu_rtf": round(statistics.median(cpu_rtfs), 4),
+               "first_audio_ms": round(statistics.median(firsts) * 1000, 1)}
+    if speaker.engine.name == "piper":
+        figures["first_audio_profile_ms"] = piper_first_audio_profile(speaker, request, runs)
+    return figures
+
+
+def piper_first_audio_profile(speaker: Speaker, request, runs: int) -> dict:
+    """Where Piper's first audio goes (medians, ms): the first sentence's phonemes, the encoder
+    (phoneme ids to the latent, the whole sentence), the first part's decode; and the whole
+    sentence's decode, which the first audio no longer waits for."""
+    from capibara6.tts.engines.piper_split import EARLY_CUTS
+    from capibara6.tts.text import split_for_speech
+
+    engine = speaker.engine
+    file_id, _ = request.voice.key
+    voice, model = engine._by_file[file_id][request.language], engine._models[file_id]
+    config = voice.config
+    sentence = split_for_speech(PARAGRAPH, 400)[0]
+    steps: dict[str, list[float]] = {"phonemes": [], "encoder": [], "first_part": [],
+                                     "whole_sentence_decode": []}
+    for _ in range(runs):
+        started = time.perf_counter()
+        ids = voice.phonemes_to_ids(voice.phonemize(sentence)[0])
+        steps["phonemes"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        latents = model.latents({
+            "input": np.array([ids], dtype=np.int64), "input_lengths": np.array([len(ids)], dtype=np.int64),
+            "scales": np.array([config.noise_scale, config.length_scale, config.noise_w_scale], dtype=np.float32)})
+        steps["encoder"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        next(model.decode_in_parts(latents, EARLY_CUTS))
+        steps["first_part"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        model.decode(latents)
+        steps["whole_sentence_decode"].append(time.perf_counter() - started)
+    return {step: round(statistics.median(seconds) * 1000, 1) for step, seconds in steps.items()}
 
 
 def cpu_seconds() -> float:
@@ -203,6 +239,9 @@ def main() -> None:
                   f"  audio {result['audio_s']:.1f} s  load {result['load_s']:.2f} s"
                   + (f"  target RTF < {TARGET_RTF[engine]}" if engine in TARGET_RTF else "")
                   + f"  (load average {load_before:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
+            if "first_audio_profile_ms" in result:
+                print("    first audio in process, ms: " + ", ".join(
+                    f"{step} {ms:.0f}" for step, ms in result["first_audio_profile_ms"].items()), flush=True)
             for route, measured in result["http"].items():
                 print(f"    {route:<26} first audio {measured['first_audio_ms']:6.0f} ms   RTF {measured['rtf']:.3f}"
                       f"   playback stall {measured['playback_stall_ms']:.0f} ms", flush=True)
