@@ -38,8 +38,9 @@ def test_speak_plays_the_answer_as_a_wav(page, model):
     assert status == 200 and headers["content-type"] == "audio/wav"
     # What is read aloud: the answer's prose, not its code.
     assert sent == {"text": SPOKEN, "language": "es"}
+    # The WAV is streamed: its header's sizes say "unknown", so its length is what was read.
     with wave.open(io.BytesIO(body)) as wav:
-        seconds = wav.getnframes() / wav.getframerate()
+        seconds = len(wav.readframes(wav.getnframes())) / wav.getsampwidth() / wav.getframerate()
     assert seconds > 1.0
     state = page.wait_for_function("""() => {
         const audio = document.querySelector("article.message.assistant audio");

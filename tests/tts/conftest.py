@@ -63,6 +63,18 @@ def decode_wav(data: bytes) -> tuple[np.ndarray, int]:
     return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0, rate
 
 
+def decode_streamed_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """Samples and rate of a streamed WAV read whole: its sizes say "unknown", the data runs to the end."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE" and data[36:40] == b"data"
+    assert data[4:8] == data[40:44] == b"\xff\xff\xff\xff"
+    with wave.open(io.BytesIO(data)) as wav:
+        assert wav.getnchannels() == 1 and wav.getsampwidth() == 2 and wav.getcomptype() == "NONE"
+        frames = wav.readframes(wav.getnframes())
+        rate = wav.getframerate()
+    assert len(frames) == len(data) - 44  # every byte after the header is audio, nothing was lost
+    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0, rate
+
+
 def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(samples)))) if len(samples) else 0.0
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.tts.conftest import SPANISH, assert_speech, b64_wav, decode_wav, rms
+from tests.tts.conftest import SPANISH, assert_speech, b64_wav, decode_streamed_wav, decode_wav, rms
 from tests.tts.tiny_vits import SAMPLE_RATE as TINY_RATE
 
 
@@ -48,11 +48,16 @@ def test_each_engine_speaks_spanish_as_a_well_formed_wav(any_engine):
     assert health["sample_rate"] == rate and health["model_loaded"] is True
 
 
-def test_speak_returns_the_wav_bytes(any_engine):
-    reply = requests.post(f"{any_engine.url}/api/tts/speak", json={"text": "Buenos días."}, timeout=60)
-    assert reply.status_code == 200 and reply.headers["Content-Type"] == "audio/wav"
-    samples, rate = decode_wav(reply.content)
-    assert_speech(samples, rate, "Buenos días.")
+def test_speak_streams_a_wav_of_every_sentence(any_engine):
+    with requests.post(f"{any_engine.url}/api/tts/speak", json={"text": SPANISH}, stream=True,
+                       timeout=60) as reply:
+        assert reply.status_code == 200 and reply.headers["Content-Type"] == "audio/wav"
+        assert reply.headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in reply.headers
+        data = b"".join(reply.iter_content(8192))
+    samples, rate = decode_streamed_wav(data)
+    assert rate == requests.get(f"{any_engine.url}/health", timeout=5).json()["sample_rate"]
+    assert_speech(samples, rate, SPANISH)
+    assert rms(samples[-rate // 2:]) > 0.005, "the last sentence is missing"
 
 
 def test_default_engine_is_piper_with_the_packaged_voice(piper):
@@ -84,11 +89,12 @@ def test_speed_makes_speech_shorter(any_engine):
     assert duration(2.0) < 0.8 * duration(1.0)
 
 
-def test_openai_speech_gives_wav_or_streamed_pcm(piper):
+def test_openai_speech_streams_wav_or_pcm(piper):
     wav = requests.post(f"{piper.url}/v1/audio/speech", json={
         "model": "tts-1", "input": SPANISH, "voice": "alloy", "response_format": "wav"}, timeout=60)
     assert wav.status_code == 200 and wav.headers["Content-Type"] == "audio/wav"
-    assert_speech(*decode_wav(wav.content), SPANISH)
+    assert wav.headers["Transfer-Encoding"] == "chunked"
+    assert_speech(*decode_streamed_wav(wav.content), SPANISH)
     with requests.post(f"{piper.url}/v1/audio/speech", json={
             "model": "tts-1", "input": SPANISH, "voice": "joe", "response_format": "pcm", "speed": 1.0},
             stream=True, timeout=60) as pcm:
@@ -97,6 +103,21 @@ def test_openai_speech_gives_wav_or_streamed_pcm(piper):
         data = b"".join(pcm.iter_content(8192))
     assert len(data) % 2 == 0
     assert_speech(np.frombuffer(data, dtype="<i2") / 32768.0, 24000, SPANISH)
+
+
+def test_the_openai_client_streams_wav_and_pcm(piper):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{piper.url}/v1", api_key="not-needed", max_retries=0)
+    for response_format in ("wav", "pcm"):
+        with client.audio.speech.with_streaming_response.create(
+                model="tts-1", voice="alloy", input=SPANISH, response_format=response_format) as reply:
+            assert reply.headers["Transfer-Encoding"] == "chunked"
+            data = b"".join(reply.iter_bytes())
+        if response_format == "wav":
+            assert_speech(*decode_streamed_wav(data), SPANISH)
+        else:
+            assert_speech(np.frombuffer(data, dtype="<i2") / 32768.0, 24000, SPANISH)
 
 
 def test_voices_are_named_and_listed(espeak):

@@ -16,7 +16,7 @@ from capibara6.tts.engines.espeak_ng import EspeakEngine, parse_voice_list
 from capibara6.tts.engines.transformers_model import TransformersEngine
 from capibara6.tts.speech import Busy, Speaker
 from capibara6.tts.text import split_for_speech
-from tests.tts.conftest import decode_wav
+from tests.tts.conftest import decode_streamed_wav, decode_wav, rms
 
 
 # -- text ------------------------------------------------------------------
@@ -188,3 +188,82 @@ def test_health_is_503_and_speech_waits_until_the_model_is_loaded():
     assert client.post("/tts", json={"text": "a" * 20}).status_code == 200  # the limit itself is fine
     over = client.post("/tts", json={"text": "a" * 21})
     assert over.status_code == 413 and over.json["characters"] == 21
+
+
+# -- streaming ---------------------------------------------------------------
+
+THREE_SENTENCES = "Primera frase corta. Segunda frase, algo más larga. Tercera y última frase."
+
+
+@pytest.fixture
+def streaming_app(monkeypatch):
+    """The app on espeak-ng, ready, with every call to the engine noted in events (then made as usual)."""
+    app = create_app({"CAPIBARA6_TTS_ENGINE": "espeak", "CAPIBARA6_TTS_CHUNK_CHARS": "40",
+                      "CAPIBARA6_TTS_MAX_QUEUE": "1"})
+    app.extensions["capibara6"].run_warmup()
+    engine = app.extensions["capibara6.tts"].engine
+    events, failures = [], {}
+    speak = engine.synthesize
+
+    def noted(text, *args):
+        events.append(("synthesize", text))
+        if text in failures:
+            raise failures[text]
+        return speak(text, *args)
+    monkeypatch.setattr(engine, "synthesize", noted)
+    return SimpleNamespace(client=app.test_client(), speaker=app.extensions["capibara6.tts"],
+                           events=events, failures=failures)
+
+
+@pytest.mark.parametrize("route,body", [("/api/tts/speak", {"text": THREE_SENTENCES}),
+                                        ("/v1/audio/speech", {"input": THREE_SENTENCES}),
+                                        ("/v1/audio/speech", {"input": THREE_SENTENCES, "response_format": "pcm"})])
+def test_the_first_sentence_leaves_before_the_last_is_spoken(streaming_app, route, body):
+    sentences = split_for_speech(THREE_SENTENCES, 40)
+    assert len(sentences) == 3
+    reply = streaming_app.client.post(route, json=body, buffered=False)
+    assert reply.status_code == 200
+    chunks = []
+    for chunk in reply.response:
+        streaming_app.events.append(("sent", len(chunk)))
+        chunks.append(chunk)
+    reply.close()
+    names = [name for name, _ in streaming_app.events]
+    assert names == ["synthesize", "sent", "synthesize", "sent", "synthesize", "sent"]
+    assert [text for name, text in streaming_app.events if name == "synthesize"] == sentences
+    if reply.mimetype == "audio/wav":
+        samples, rate = decode_streamed_wav(b"".join(chunks))
+        assert rate == streaming_app.speaker.engine.sample_rate and rms(samples) > 0.01
+
+
+def test_an_error_before_the_first_audio_is_json(streaming_app):
+    streaming_app.failures["Primera frase corta."] = RuntimeError("the model broke")
+    reply = streaming_app.client.post("/api/tts/speak", json={"text": THREE_SENTENCES})
+    assert reply.status_code == 500 and reply.json["code"] == "internal_error"
+    held = streaming_app.speaker.stream(streaming_app.speaker.request("Hola."))  # the only place: taken
+    busy = streaming_app.client.post("/v1/audio/speech", json={"input": "Hola."})
+    assert busy.status_code == 503 and busy.json["code"] == "busy"
+    held.close()
+    assert streaming_app.client.post("/api/tts/speak", json={"text": "Hola."}).status_code == 200
+
+
+def test_an_error_after_the_first_audio_breaks_the_stream_off_and_is_logged(streaming_app, caplog):
+    streaming_app.failures[split_for_speech(THREE_SENTENCES, 40)[1]] = RuntimeError("the model broke")
+    reply = streaming_app.client.post("/api/tts/speak", json={"text": THREE_SENTENCES}, buffered=False)
+    assert reply.status_code == 200
+    pieces = iter(reply.response)
+    assert next(pieces)[:4] == b"RIFF"
+    with pytest.raises(RuntimeError, match="the model broke"):
+        next(pieces)  # the server closes the connection without the body's last chunk
+    reply.close()
+    assert "speech stream broken off after 1 parts: the model broke" in caplog.text
+    # Its place in the queue (of one) is free again.
+    assert streaming_app.client.post("/api/tts/speak", json={"text": "Hola."}).status_code == 200
+
+
+def test_a_streamed_wav_header_says_its_length_is_unknown():
+    encode = audio.streamed_wav(16000)
+    data = encode(np.full(100, 0.5, dtype=np.float32)) + encode(np.full(50, -0.5, dtype=np.float32))
+    samples, rate = decode_streamed_wav(data)
+    assert rate == 16000 and len(samples) == 150
+    assert samples[0] == pytest.approx(0.5, abs=1e-3) and samples[-1] == pytest.approx(-0.5, abs=1e-3)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.tts.conftest import SPANISH, assert_speech, decode_wav
+from tests.tts.conftest import SPANISH, assert_speech, decode_streamed_wav
 from tests.tts.spanish_piper import DATASET, make_spanish_piper_voice
 
 
@@ -46,8 +46,8 @@ def test_with_only_the_english_voice_spanish_is_not_native(english_only):
 def test_a_native_spanish_voice_wins_over_the_english_one_reading_spanish(with_spanish):
     body = speak(with_spanish)  # the default language, es
     assert (body["voice"], body["language"], body["native"]) == (DATASET, "es-es", True)
-    assert_speech(*decode_wav(requests.post(f"{with_spanish.url}/api/tts/speak", json={"text": SPANISH},
-                                            timeout=60).content), SPANISH)
+    assert_speech(*decode_streamed_wav(requests.post(f"{with_spanish.url}/api/tts/speak",
+                                                     json={"text": SPANISH}, timeout=60).content), SPANISH)
     voices = requests.get(f"{with_spanish.url}/voices", timeout=10).json()
     assert voices["by_language"]["es"] == {"voice": DATASET, "native": True, "native_voices": [DATASET],
                                            "voices": [DATASET, "joe"]}

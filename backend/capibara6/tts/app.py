@@ -15,7 +15,10 @@ from capibara6.tts.speech import Speaker
 bp = Blueprint("tts", __name__)
 SPEECH_HEADERS = {"X-TTS-Engine": "The engine that spoke", "X-TTS-Voice": "The voice",
                   "X-TTS-Language": "The language", "X-TTS-Native": "true when the voice is the language's own"}
-WAV = Answer("A WAV file", media_type="audio/wav", headers=SPEECH_HEADERS)
+STREAMED_WAV = ("A WAV streamed sentence by sentence (chunked): its header's RIFF and data sizes are "
+                "0xFFFFFFFF (length unknown), read the data to the end. Errors before the first audio are "
+                "JSON; one after it breaks the transfer off (no last chunk) and is logged")
+WAV = Answer(STREAMED_WAV, media_type="audio/wav", headers=SPEECH_HEADERS)
 # 413: text over CAPIBARA6_TTS_MAX_CHARS; 503: still loading, or the synthesizer's queue is full.
 SPEECH_ERRORS = (413, 503)
 
@@ -24,17 +27,13 @@ def _speaker() -> Speaker:
     return current_app.extensions["capibara6.tts"]
 
 
-def _spoken(fields: dict):
-    speaker = _speaker()
-    speech = speaker.request(**fields)
-    return speaker, speech, speaker.speak(speech)
-
-
 @bp.post("/tts")
 @operation("Speak a text: the WAV file in base64 inside JSON", body=contracts.SpeakBody,
            ok=contracts.SpeakReply, errors=SPEECH_ERRORS)
 def tts(body: contracts.SpeakBody):
-    speaker, speech, samples = _spoken(inputs.tts_fields(body))
+    speaker = _speaker()
+    speech = speaker.request(**inputs.tts_fields(body))
+    samples = speaker.speak(speech)
     rate = speaker.engine.sample_rate
     encoded = base64.b64encode(audio.wav_bytes(samples, rate)).decode("ascii")
     return jsonify({
@@ -53,33 +52,38 @@ def tts(body: contracts.SpeakBody):
 
 
 @bp.post("/api/tts/speak")
-@operation("Speak a text: the WAV file itself", body=contracts.SpeakBody, ok=WAV, errors=SPEECH_ERRORS)
+@operation("Speak a text: a WAV streamed sentence by sentence, the first sentence first",
+           body=contracts.SpeakBody, ok=WAV, errors=SPEECH_ERRORS)
 def speak(body: contracts.SpeakBody):
-    speaker, speech, samples = _spoken(inputs.tts_fields(body))
-    return Response(audio.wav_bytes(samples, speaker.engine.sample_rate), mimetype="audio/wav",
-                    headers=_speech_headers(speaker, speech))
+    speaker = _speaker()
+    speech = speaker.request(**inputs.tts_fields(body))
+    return _streamed_wav(speaker, speech)
 
 
 @bp.post("/v1/audio/speech")
-@operation("OpenAI-compatible speech: WAV, or 16-bit PCM at 24 kHz streamed sentence by sentence",
+@operation("OpenAI-compatible speech, streamed sentence by sentence: WAV, or 16-bit PCM at 24 kHz",
            body=contracts.SpeechBody, errors=SPEECH_ERRORS,
-           ok=Answer("The audio", media_type="audio/wav", alternatives=("audio/pcm",),
+           ok=Answer(f"The audio. WAV: {STREAMED_WAV}", media_type="audio/wav", alternatives=("audio/pcm",),
                      headers={**SPEECH_HEADERS, "X-Sample-Rate": "PCM only: the sample rate"}))
 def openai_speech(body: contracts.SpeechBody):
     speaker = _speaker()
     known = {voice.id.lower() for voice in speaker.engine.voices}
     fields, response_format = inputs.openai_fields(body, known)
     speech = speaker.request(**fields)
-    rate = speaker.engine.sample_rate
     if response_format == "wav":
-        return Response(audio.wav_bytes(speaker.speak(speech), rate), mimetype="audio/wav",
-                        headers=_speech_headers(speaker, speech))
-    # Bare PCM has no header to write first, so it streams: each sentence leaves when it is spoken.
+        return _streamed_wav(speaker, speech)
+    rate = speaker.engine.sample_rate
     stream = speaker.stream(speech, lambda samples: audio.pcm_bytes(
         audio.resample(samples, rate, audio.OPENAI_PCM_RATE)))
     headers = _speech_headers(speaker, speech)
     headers["X-Sample-Rate"] = str(audio.OPENAI_PCM_RATE)
     return Response(stream, mimetype="audio/pcm", headers=headers)
+
+
+def _streamed_wav(speaker: Speaker, speech) -> Response:
+    """Each sentence leaves as soon as it is spoken; the first one is spoken before the status is sent."""
+    stream = speaker.stream(speech, audio.streamed_wav(speaker.engine.sample_rate))
+    return Response(stream, mimetype="audio/wav", headers=_speech_headers(speaker, speech))
 
 
 @bp.get("/voices")

@@ -6,14 +6,18 @@ and reads the WAV that espeak-ng writes. No Flask here.
 
 from __future__ import annotations
 
-import io
 import struct
-import wave
+from typing import Callable
 
 import numpy as np
 
 # What OpenAI's /v1/audio/speech means by "pcm": 24 kHz, 16-bit signed, little-endian, mono.
 OPENAI_PCM_RATE = 24_000
+# A streamed WAV's header leaves before its length is known: its RIFF and data sizes are
+# the largest there is, as OpenAI's streamed WAV writes them; browsers' <audio>, ffmpeg
+# and Python's wave module then read the data to the end of the body.
+UNKNOWN_SIZE = 0xFFFF_FFFF
+_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:
@@ -21,15 +25,27 @@ def to_int16(samples: np.ndarray) -> np.ndarray:
     return (clipped * 32767.0).astype("<i2")
 
 
+def wav_header(sample_rate: int, data_bytes: int | None) -> bytes:
+    """The 44-byte header of a 16-bit mono PCM WAV; data_bytes None: a streamed one of unknown length."""
+    data_size = UNKNOWN_SIZE if data_bytes is None else data_bytes
+    riff_size = UNKNOWN_SIZE if data_bytes is None else _HEADER.size - 8 + data_bytes
+    return _HEADER.pack(b"RIFF", riff_size, b"WAVE", b"fmt ", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16,
+                        b"data", data_size)
+
+
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     """A complete WAV file (RIFF, PCM 16-bit, mono) holding the samples."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(to_int16(samples).tobytes())
-    return buffer.getvalue()
+    pcm = pcm_bytes(samples)
+    return wav_header(sample_rate, len(pcm)) + pcm
+
+
+def streamed_wav(sample_rate: int) -> Callable[[np.ndarray], bytes]:
+    """An encoder for the pieces of one streamed WAV: the header comes out with the first piece."""
+    header = [wav_header(sample_rate, None)]
+
+    def encode(samples: np.ndarray) -> bytes:
+        return (header.pop() if header else b"") + pcm_bytes(samples)
+    return encode
 
 
 def pcm_bytes(samples: np.ndarray) -> bytes:

@@ -34,8 +34,8 @@ class SpeechBody(Model):
     model: Annotated[str, StringConstraints(max_length=256)] | None = None
     voice: Tag | None = Field(None, description="A voice id; OpenAI's names (alloy...) mean the default voice")
     language: Tag | None = None
-    response_format: Tag | None = Field(None, description="wav (default) or pcm (16-bit 24 kHz mono, "
-                                                          "streamed sentence by sentence)")
+    response_format: Tag | None = Field(None, description="wav (default) or pcm (16-bit 24 kHz mono); "
+                                                          "both streamed sentence by sentence")
     speed: float | None = Field(None, description=_SPEED)
 
 

@@ -2,16 +2,26 @@
 
 Concurrency: engines are not assumed thread-safe (a torch or ONNX model
 also uses every core by itself), so one lock lets a single piece of text be
-synthesized at a time. Requests take the lock piece by piece (a sentence
-or so), so a long text does not hold back a short one until it ends (the
+synthesized at a time. Requests take the lock part by part (a sentence
+or so; the engine may give a request's first piece in two parts, its first
+audio early), so a long text does not hold back a short one until it ends (the
 lock is not first-come first-served: turns are fair only roughly). In front of the lock is
 a bounded queue: at most max_queue requests are admitted at once, and one
 that waits longer than queue_timeout for its turn gets a 503 "busy" instead
-of hanging.
+of hanging. A streamed request keeps its place until its last piece is
+spoken (or the client leaves).
+
+Streaming: the first piece is synthesized before the stream is handed to
+the server, so anything that fails before the first audio (busy, a broken
+model) is still a JSON error with its status. A failure after that cannot
+change the status already sent: it is logged, and the stream is broken off
+(the server closes the connection without the chunked body's last chunk), so
+a client sees a cut transfer rather than a short file that looks whole.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +35,7 @@ from capibara6.tts.engines import Engine, Voice
 from capibara6.tts.engines.base import first_line, normalize_language
 from capibara6.tts.text import split_for_speech
 
+log = logging.getLogger("capibara6.tts")
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 WARMUP_TEXT = "Hola."
 
@@ -200,21 +211,38 @@ class Speaker:
 
     def stream(self, request: SpeechRequest, encode: Callable[[np.ndarray], object] | None = None
                ) -> "SpeechStream":
-        """The audio piece by piece (each passed through encode); raises Busy when the queue is full."""
+        """The audio piece by piece (each passed through encode), the first piece already spoken.
+
+        Raises Busy when the queue is full or the synthesizer stays taken, and
+        whatever the engine raises for the first piece.
+        """
         if not self._admission.acquire(blocking=False):
             raise Busy("the speech synthesizer is busy; try again shortly")
-        return SpeechStream(self._pieces(request), encode or (lambda samples: samples),
-                            self._admission.release)
+        pieces = self._pieces(request)
+        try:
+            first = next(pieces, None)
+        except BaseException:
+            pieces.close()
+            self._admission.release()
+            raise
+        return SpeechStream(first, pieces, encode or (lambda samples: samples), self._admission.release)
 
     def _pieces(self, request: SpeechRequest) -> Iterator[np.ndarray]:
-        for piece in split_for_speech(request.text, self.chunk_chars):
-            if not self._synthesis_lock.acquire(timeout=self.queue_timeout):
-                raise Busy(f"waited {self.queue_timeout:g}s for the speech synthesizer; try again later")
-            try:
-                samples = self.engine.synthesize(piece, request.voice, request.language, request.speed)
-            finally:
-                self._synthesis_lock.release()
-            yield samples
+        for index, piece in enumerate(split_for_speech(request.text, self.chunk_chars)):
+            # The first piece's first audio leaves before the engine ends the piece.
+            parts = self.engine.synthesize_parts(piece, request.voice, request.language, request.speed,
+                                                 early=index == 0)
+            while (samples := self._synthesized(parts)) is not None:
+                yield samples
+
+    def _synthesized(self, parts: Iterator[np.ndarray]) -> np.ndarray | None:
+        """The engine's next part, made holding the lock; None after the last."""
+        if not self._synthesis_lock.acquire(timeout=self.queue_timeout):
+            raise Busy(f"waited {self.queue_timeout:g}s for the speech synthesizer; try again later")
+        try:
+            return next(parts, None)
+        finally:
+            self._synthesis_lock.release()
 
 
 class SpeechStream:
@@ -225,18 +253,31 @@ class SpeechStream:
     would not run its clean-up.
     """
 
-    def __init__(self, pieces: Iterator[np.ndarray], encode: Callable[[np.ndarray], object],
-                 release: Callable[[], None]):
-        self._pieces = pieces
+    def __init__(self, first: np.ndarray | None, rest: Iterator[np.ndarray],
+                 encode: Callable[[np.ndarray], object], release: Callable[[], None]):
+        self._first = first
+        self._pieces = rest
         self._encode = encode
         self._release = release
         self._closed = False
+        self._sent = 0
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        return self._encode(next(self._pieces))
+        if self._first is not None:
+            samples, self._first = self._first, None
+        else:
+            try:
+                samples = next(self._pieces)
+            except StopIteration:
+                raise
+            except Exception as exc:
+                log.warning("speech stream broken off after %d parts: %s", self._sent, first_line(exc))
+                raise
+        self._sent += 1
+        return self._encode(samples)
 
     def close(self) -> None:
         if not self._closed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
@@ -89,3 +90,12 @@ class Engine(ABC):
     @abstractmethod
     def synthesize(self, text: str, voice: Voice, language: str, speed: float) -> np.ndarray:
         """Float32 mono samples in [-1, 1] at self.sample_rate for one piece of text."""
+
+    def synthesize_parts(self, text: str, voice: Voice, language: str, speed: float, *,
+                         early: bool = False) -> Iterator[np.ndarray]:
+        """The same audio in consecutive parts; early: the first part as soon as the engine can.
+
+        The speaker makes each part holding its lock, and asks for early audio
+        for a request's first piece. By default one part: the whole.
+        """
+        yield self.synthesize(text, voice, language, speed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from capibara6.kit.settings import ConfigError
 from capibara6.tts.audio import resample
 from capibara6.tts.engines.base import (Engine, Voice, first_line, normalize_language,
                                           primary_language)
+from capibara6.tts.engines.piper_split import EARLY_CUTS, SplitVoice
 
 SPANISH_PHONEMES = "es"  # espeak-ng's voice for Castilian Spanish phonemes
 
@@ -74,10 +76,12 @@ class PiperEngine(Engine):
         # Per voice file: one PiperVoice per language (they share the ONNX session, only the
         # phonemizer differs), and its sample rate.
         self._by_file: dict[str, dict[str, object]] = {}
+        self._models: dict[str, SplitVoice] = {}
         self._rates: dict[str, int] = {}
 
     def import_libraries(self) -> None:
         try:
+            import onnx  # noqa: F401
             import onnxruntime  # noqa: F401
             import piper  # noqa: F401
         except ImportError as exc:
@@ -100,16 +104,20 @@ class PiperEngine(Engine):
     def _load_file(self, path: Path, onnxruntime, use_cuda: bool, taken: set[str]) -> list[Voice]:
         from piper import PiperConfig, PiperVoice
 
-        # As PiperVoice.load does, but with our thread count for the ONNX session.
+        # As PiperVoice.load does, but with our thread count, and the model cut in two (piper_split).
         options = onnxruntime.SessionOptions()
         if self.cpu_threads:
             options.intra_op_num_threads = self.cpu_threads
         providers = ["CUDAExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
         described = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
         try:
-            voice = PiperVoice(config=PiperConfig.from_dict(described),
-                               session=onnxruntime.InferenceSession(str(path), options, providers=providers))
-        except Exception as exc:  # onnxruntime raises its own types for a broken file
+            model = SplitVoice(path, lambda graph: onnxruntime.InferenceSession(graph, options,
+                                                                                providers=providers))
+            # Piper's own class phonemizes; the split model speaks (its session stays unused).
+            voice = PiperVoice(config=PiperConfig.from_dict(described), session=model.encoder)
+        except ConfigError:
+            raise
+        except Exception as exc:  # onnx and onnxruntime raise their own types for a broken file
             raise ConfigError(f"CAPIBARA6_TTS_MODEL: cannot load the Piper voice {path}: "
                               f"{first_line(exc)}") from None
         config = voice.config
@@ -121,20 +129,36 @@ class PiperEngine(Engine):
         self._by_file[file_id] = {language: dataclasses.replace(
             voice, config=dataclasses.replace(config, espeak_voice=espeak_voice))
             for language, espeak_voice in phonemes.items()}
+        self._models[file_id] = model
         self._rates[file_id] = config.sample_rate
         name = described.get("dataset") or file_id
         return _voices(file_id if name in taken else name, file_id, config, tuple(phonemes))
 
     def synthesize(self, text: str, voice: Voice, language: str, speed: float) -> np.ndarray:
-        from piper.config import SynthesisConfig
+        parts = list(self.synthesize_parts(text, voice, language, speed))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
+    def synthesize_parts(self, text: str, voice: Voice, language: str, speed: float, *,
+                         early: bool = False) -> Iterator[np.ndarray]:
+        """Sentence by sentence; early: the first sentence in parts (piper_split.EARLY_CUTS)."""
         file_id, speaker = voice.key
         piper_voice = self._by_file[file_id][language]
-        options = SynthesisConfig(speaker_id=speaker, length_scale=piper_voice.config.length_scale / speed)
-        chunks = [chunk.audio_float_array for chunk in piper_voice.synthesize(text, syn_config=options)]
-        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        model = self._models[file_id]
+        config = piper_voice.config
+        scales = np.array([config.noise_scale, config.length_scale / speed, config.noise_w_scale],
+                          dtype=np.float32)
         # One rate per engine (a WAV has one): a voice recorded at another rate is resampled.
-        return resample(samples, self._rates[file_id], self.sample_rate)
+        rate = self._rates[file_id]
+        for index, phonemes in enumerate(p for p in piper_voice.phonemize(text) if p):
+            ids = piper_voice.phonemes_to_ids(phonemes)
+            inputs = {"input": np.array([ids], dtype=np.int64),
+                      "input_lengths": np.array([len(ids)], dtype=np.int64), "scales": scales}
+            if speaker is not None:
+                inputs["sid"] = np.array([speaker], dtype=np.int64)
+            latents = model.latents(inputs)
+            cuts = EARLY_CUTS if early and index == 0 else ()
+            for part in model.decode_in_parts(latents, cuts):
+                yield resample(part, rate, self.sample_rate)
 
 
 def _voices(base: str, file_id: str, config, languages: tuple[str, ...]) -> list[Voice]:
