@@ -8,9 +8,10 @@ product is the cosine similarity.
 
 On a CPU that computes bfloat16 natively (AMX or AVX512-BF16) the model's
 weights are held in bfloat16 ("auto" precision): a cold index embeds about
-3x the pieces a second of float32 on 2 busy cores, a query is no slower,
-and each vector stays within a cosine of 0.9999 of the float32 one (the
-same top sources on the retrieval tests, tests/mcp/test_precision.py).
+2x the pieces a second of float32 (bench/mcp.py --baseline; 3x one batch
+against the other in one process), a query is no slower (11 against 16 ms
+p50), and each vector stays within a cosine of 0.9999 of the float32 one
+(the same top sources on the retrieval tests, tests/mcp/test_precision.py).
 Elsewhere float32 stays: a CPU without those instructions emulates bfloat16,
 slower than float32; on CUDA float32 is already fast enough.
 """
