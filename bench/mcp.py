@@ -8,7 +8,14 @@ Prints (and saves in bench/results/mcp.json):
 - POST /api/mcp/augment latency p50/p99 at that size, and /api/mcp/verify's.
 Target on this 2-core CPU: augment p50 < 30 ms with 10,000 pieces.
 
-    .venv/bin/python -m bench.mcp [--pieces 10000] [--requests 300] [--reuse DIR]
+    .venv/bin/python -m bench.mcp [--pieces 10000] [--requests 300] [--reuse DIR] [--baseline REV]
+
+--baseline REV (a git revision, e.g. main) first builds the same folder from
+nothing with the code at REV (its backend/ from `git archive`, first on
+PYTHONPATH), measures its augment latency, then does the same with this
+tree: the cold pieces/s of both, and their ratio, from one run on one
+folder. A run of fewer than 10,000 pieces saves bench/results/mcp-N.json,
+leaving the 10,000-piece figures of mcp.json alone.
 
 Building 10,000 pieces takes minutes on 2 cores. --reuse DIR (the folder a
 previous run printed) skips it: it restarts on that run's saved index,
@@ -23,11 +30,13 @@ each paragraph one piece (two do not fit in the default 600-character piece).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
 import signal
 import subprocess
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -116,6 +125,56 @@ def start(env: dict, port: int, log: Path) -> tuple[subprocess.Popen, float, flo
         time.sleep(0.1)
 
 
+def code_at(revision: str, into: Path) -> Path:
+    """backend/ as it is at a git revision, unpacked into a folder: a PYTHONPATH entry."""
+    archive = subprocess.run(["git", "archive", "--format=tar", revision, "backend"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "backend"
+
+
+def cold_build(env: dict, port: int, log: Path, label: str) -> tuple[subprocess.Popen, float, float, dict, list]:
+    """start() on an empty state directory, printing the build's pieces/s; the load average
+    (1 min) at its start and end goes with it: the cores are shared."""
+    load = [round(os.getloadavg()[0], 2)]
+    proc, ready_s, indexed_s, index = start(env, port, log)
+    load.append(round(os.getloadavg()[0], 2))
+    print(f"{label} cold start: READY after {ready_s:.1f}s, indexed after {indexed_s:.1f}s; index build "
+          f"{index['last_build_s']:.1f}s for {index['pieces']} pieces "
+          f"({index['pieces'] / index['last_build_s']:.1f} pieces/s; load average {load[0]} -> {load[1]})")
+    return proc, ready_s, indexed_s, index, load
+
+
+def latency_figures(times: list[float]) -> dict:
+    # min: what a request costs when nothing else wants the cores.
+    return {"p50": round(percentile(times, 50), 1), "p99": round(percentile(times, 99), 1),
+            "min": round(min(times), 1), "requests": len(times)}
+
+
+def baseline(revision: str, work: Path, env: dict, asked: list[str]) -> dict:
+    """The code at revision: cold build of work/docs into its own state directory, then augment latency."""
+    tree = code_at(revision, work / f"baseline-{revision}")
+    env = {**env, "CAPIBARA6_STATE_DIR": str(work / "state-baseline"),
+           "PYTHONPATH": os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])}
+    port = free_port()
+    proc, _, _, index, load = cold_build(env, port, work / "mcp-baseline.log", f"baseline ({revision})")
+    try:
+        augment = latencies(f"http://127.0.0.1:{port}/api/mcp", "/augment", "prompt", asked)
+    finally:
+        stop(proc)
+    figures = {"revision": revision,
+               "commit": subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, text=True,
+                                        capture_output=True, check=True).stdout.strip(),
+               "index_build_s": index["last_build_s"],
+               "pieces_per_s_cold": round(index["pieces"] / index["last_build_s"], 1),
+               "load_average_1min_build": load, "augment_ms": latency_figures(augment),
+               "device": index.get("device"), "precision": index.get("precision", "float32")}
+    print(f"baseline ({revision}) augment: p50 {figures['augment_ms']['p50']} ms, min {figures['augment_ms']['min']} ms")
+    return figures
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
@@ -138,7 +197,11 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--reuse", type=Path, help="a previous run's folder: skip the cold build")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="first build the same folder with the code at this git revision, and compare")
     args = parser.parse_args()
+    if args.reuse and args.baseline:
+        parser.error("--baseline measures cold builds: it does not go with --reuse")
 
     work = args.reuse or Path(tempfile.mkdtemp(prefix="capibara6-bench-mcp-"))
     if args.reuse:
@@ -149,6 +212,8 @@ def main() -> None:
     env.update({"CAPIBARA6_MCP_DOCS_DIR": str(work / "docs"), "CAPIBARA6_STATE_DIR": str(work / "state")})
     port, log = free_port(), work / "mcp.log"
     print(f"corpus: {len(samples)} documents in {work / 'docs'}; log {log}")
+    asked = questions(samples, args.requests)
+    before = baseline(args.baseline, work, env, asked) if args.baseline else None
 
     if args.reuse:
         previous = json.loads((RESULTS / "mcp.json").read_text())
@@ -156,19 +221,16 @@ def main() -> None:
         index = {
             "pieces": previous["pieces"], "documents": previous["documents"],
             "last_build_s": previous["index_build_s"]}
+        build_load = previous.get("load_average_1min_build")
         print(f"cold start (from the previous run): index build {index['last_build_s']:.1f}s")
     else:
-        proc, cold_s, cold_indexed_s, index = start(env, port, log)
-        print(f"cold start: READY after {cold_s:.1f}s, indexed after {cold_indexed_s:.1f}s; index build "
-              f"{index['last_build_s']:.1f}s for {index['pieces']} pieces "
-              f"({index['pieces'] / index['last_build_s']:.0f} pieces/s)")
+        proc, cold_s, cold_indexed_s, index, build_load = cold_build(env, port, log, "this tree")
         stop(proc)
     proc, restart_s, _, restarted = start(env, port, log)
     print(f"restart with the saved index: READY after {restart_s:.1f}s "
           f"(index part {restarted['last_build_s']:.2f}s, the rest is loading torch and the model)")
 
     url = f"http://127.0.0.1:{port}/api/mcp"
-    asked = questions(samples, args.requests)
     # The cores are shared: a busy neighbour slows every forward pass, so the load goes with the figures.
     load_before = os.getloadavg()[0]
     augment = latencies(url, "/augment", "prompt", asked)
@@ -184,23 +246,29 @@ def main() -> None:
         # The folder is indexed after READY, in the background (the latencies below are measured after it).
         "cold_start_to_indexed_s": round(cold_indexed_s, 2) if cold_indexed_s is not None else None,
         "pieces_per_s_cold": round(index["pieces"] / index["last_build_s"], 1),
+        "load_average_1min_build": build_load,
+        "device": restarted.get("device"),
+        "precision": restarted.get("precision"),
         "restart_to_ready_s": round(restart_s, 2),
         "restart_index_s": restarted["last_build_s"],
-        # min: what a request costs when nothing else wants the cores.
-        "augment_ms": {"p50": round(percentile(augment, 50), 1), "p99": round(percentile(augment, 99), 1),
-                       "min": round(min(augment), 1), "requests": len(augment)},
-        "verify_ms": {"p50": round(percentile(verify, 50), 1), "p99": round(percentile(verify, 99), 1),
-                      "min": round(min(verify), 1), "requests": len(verify)},
+        "augment_ms": latency_figures(augment),
+        "verify_ms": latency_figures(verify),
         "augmented_share_of_first_50": augmented / 50,
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "target": "augment p50 < 30 ms at 10,000 pieces",
     }
+    if before is not None:
+        figures["baseline"] = before
+        figures["cold_speedup"] = round(figures["pieces_per_s_cold"] / before["pieces_per_s_cold"], 2)
     print(f"augment: p50 {figures['augment_ms']['p50']} ms, p99 {figures['augment_ms']['p99']} ms, "
           f"min {figures['augment_ms']['min']} ms ({len(augment)} requests; target p50 < 30 ms)")
     print(f"verify:  p50 {figures['verify_ms']['p50']} ms, p99 {figures['verify_ms']['p99']} ms")
     print(f"load average (1 min) before/after the latency runs: {figures['load_average_1min']} on "
           f"{os.cpu_count()} cores")
-    save("mcp", figures)
+    if before is not None:
+        print(f"cold index: {figures['pieces_per_s_cold']} pieces/s against {before['pieces_per_s_cold']} "
+              f"with {args.baseline}: {figures['cold_speedup']}x")
+    save("mcp" if args.pieces == 10_000 else f"mcp-{args.pieces}", figures)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,35 @@ Los capibaras son los roedores más grandes del mundo y pueden pesar hasta 65 ki
 Viven en grupos cerca de ríos y lagos de Sudamérica y se alimentan de hierbas.
 """
 
+# The retrieval test set over that corpus and the built-in facts: what the service tests
+# expect of the default model, and what test_precision.py requires of every precision alike.
+QUESTIONS_AND_DOCUMENTS = [
+    ("When did the Teide volcano last erupt?", "teide.md"),
+    ("¿Cuántos días de vacaciones tienen los empleados?", "vacaciones.md"),
+    ("How do I make a Spanish omelette?", "tortilla.txt"),
+    ("¿Cuánto pesa un capibara?", "sub/capibaras.md"),
+]
+UNRELATED_QUESTIONS = [
+    "Explain quantum entanglement in simple terms",
+    "Recommend me a good book",
+    "¿Qué es la fotosíntesis?",
+    "¿Cuál es la capital de Australia?",
+]
+DATE_QUESTION = "¿Qué día es hoy?"
+FACT_QUESTION = "¿En qué puerto escucha el servicio de chat de Capibara6?"
+TRUE_CLAIMS = [
+    "Teide last erupted in 1909",
+    "Los empleados tienen 23 días de vacaciones al año",
+    "Capibara6 es un producto de Anachroni s.coop",
+]
+FALSE_CLAIMS = [
+    "Teide last erupted in 1850",                          # close to the source, other figure
+    "Los empleados tienen 40 días de vacaciones al año",
+    "Capibara6 es un producto de Google",                  # close to the source, other name
+    "The moon is made of cheese",                          # about nothing the sources say
+    "Capybaras can fly",
+]
+
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
 

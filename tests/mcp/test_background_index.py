@@ -26,7 +26,7 @@ class HeldModel(CountingModel):
     """CountingModel with a gate: while `held` is set, a batch of a document's paragraphs
     (write_docs below) waits for `release`; the facts and queries never wait."""
 
-    label, directory, device = "held", Path("/nonexistent"), "cpu"
+    label, directory, device, precision = "held", Path("/nonexistent"), "cpu", "float32"
 
     def __init__(self):
         super().__init__()

