@@ -49,7 +49,7 @@ export async function speak(text, audio, button) {
     }
     speech.stop();
     if (!(error instanceof TypeError)) {
-      throw error;  // the service's own error (ApiError), or a WAV it cannot be
+      throw error;  // the service's own error (ApiError), or a body that is no 16-bit PCM WAV
     }
     // A TypeError from reading the body: the service broke the transfer off mid-speech.
     throw new ApiError("La voz se cortó: el servicio de voz dejó de enviar el audio. Vuelve a intentarlo.",
