@@ -1,11 +1,9 @@
-"""The other services from the page: speech, consensus, MCP context, and conversations
-kept in the browser and saved on the server."""
+"""The other services from the page: consensus, MCP context, and conversations kept in
+the browser and saved on the server (speech: test_speech.py)."""
 
 from __future__ import annotations
 
-import io
 import time
-import wave
 from pathlib import Path
 
 import requests
@@ -15,45 +13,6 @@ from capibara6.chat.conversations import SCHEMA, SQLITE_FILE, ConversationStore
 from capibara6.kit.storage import StorageSettings, open_database
 from tests.browser.conftest import (DEFAULT_MODEL, OTHER_MODEL, OTHER_REPLY, answer_done, screenshot,
                                     send)
-
-SPOKEN = "Hola, soy Capibara6. Hoy hace sol en Madrid."
-
-
-def test_speak_plays_the_answer_as_a_wav(page, model):
-    model(OTHER_MODEL, reply=f"{SPOKEN}\n\n```python\nprint('esto no se lee')\n```")
-    page.locator("#model").select_option(OTHER_MODEL)
-    send(page, "Preséntate")
-    answer = answer_done(page)
-    spoken = []
-
-    def keep_what_tts_sends(route):  # passed through untouched; the bytes are kept to compare
-        reply = route.fetch()
-        spoken.append((route.request.post_data_json, reply.status, reply.headers, reply.body()))
-        route.fulfill(response=reply)
-
-    page.route("**/api/tts/speak", keep_what_tts_sends)
-    answer.locator("[data-action=speak]").click()
-    expect(answer.locator("audio")).to_be_visible()
-    [(sent, status, headers, body)] = spoken
-    assert status == 200 and headers["content-type"] == "audio/wav"
-    # What is read aloud: the answer's prose, not its code.
-    assert sent == {"text": SPOKEN, "language": "es"}
-    # The WAV is streamed: its header's sizes say "unknown", so its length is what was read.
-    with wave.open(io.BytesIO(body)) as wav:
-        seconds = len(wav.readframes(wav.getnframes())) / wav.getsampwidth() / wav.getframerate()
-    assert seconds > 1.0
-    state = page.wait_for_function("""() => {
-        const audio = document.querySelector("article.message.assistant audio");
-        return audio.readyState >= 1 && !audio.error && {
-            src: audio.src, duration: audio.duration, played: audio.currentTime > 0 || audio.ended };
-    }""").json_value()
-    # The element plays the very WAV the service sent: a blob of it, decoded to the same length.
-    assert state["src"].startswith("blob:")
-    assert abs(state["duration"] - seconds) < 0.05
-    page.wait_for_function("""() => {
-        const audio = document.querySelector("article.message.assistant audio");
-        return audio.currentTime > 0 || audio.ended;
-    }""")
 
 
 def test_consensus_shows_every_answer_the_combined_one_and_the_agreement(page, stack):

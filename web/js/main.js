@@ -1,6 +1,6 @@
 // The chat page: wires the composer, the toolbar, the messages and the side
 // bar to the modules that do the work. Keyboard: Enter sends, Shift+Enter is
-// a new line, Esc stops the answer being written.
+// a new line, Esc stops the answer being written, else the voice reading one aloud.
 
 import { Account } from "./account.js";
 import { SERVICES, getJson, isAbort, postJson } from "./api.js";
@@ -10,7 +10,7 @@ import { Sidebar } from "./sidebar.js";
 import * as status from "./status.js";
 import * as store from "./store.js";
 import { showConversation, updateMessage } from "./view.js";
-import { speak } from "./voice.js";
+import { speak, speaking, stopSpeaking } from "./voice.js";
 
 const $ = (id) => document.getElementById(id);
 const page = {
@@ -182,6 +182,9 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && running) {
     event.preventDefault();
     stop();
+  } else if (event.key === "Escape" && speaking()) {
+    event.preventDefault();
+    stopSpeaking();
   }
 });
 page.stop.addEventListener("click", stop);
