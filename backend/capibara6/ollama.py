@@ -339,8 +339,11 @@ class OllamaClient:
     def _stream_chunks(self, response: urllib3.BaseHTTPResponse) -> Iterator[dict]:
         """Ollama's stream as its checked objects, up to the done one."""
         whole = False
+        # Held here, not only by the loop: once the done chunk is out, the body's end is read
+        # through this same iterator (_finish), before anything closes it.
+        lines = _lines(response)
         try:
-            for line in _lines(response):
+            for line in lines:
                 try:
                     chunk = _answer(json.loads(line))
                 except ValueError as exc:
@@ -357,8 +360,7 @@ class OllamaClient:
             raise StreamBroken(f"the stream from Ollama broke: {_reason(exc)}") from exc
         finally:
             if whole:
-                # The rest is the end of the chunked body: read it, and the connection is kept.
-                _release(response)
+                _finish(lines, response)
             else:  # cut off or given up: this connection goes; the pool opens another
                 response.close()
                 response.release_conn()
@@ -379,6 +381,22 @@ def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
         yield from (line for line in lines if line.strip())
     if pending.strip():
         yield pending
+
+
+def _finish(lines: Iterator[bytes], response: urllib3.BaseHTTPResponse) -> None:
+    """After the done chunk: read the rest of the body (the chunked terminator, nothing
+    else from Ollama) so the connection goes back to the pool open.
+
+    Read through the iterator the lines came from, to its end: left suspended, urllib3's
+    chunked reader is closed by the garbage collector, takes that for an error and closes
+    the connection, so every stream opened a new one (measured: 300 streams, 300 connects).
+    """
+    try:
+        for _ in lines:
+            pass
+    except (urllib3.exceptions.HTTPError, OSError):
+        response.close()
+    _release(response)
 
 
 def _release(response: urllib3.BaseHTTPResponse) -> None:
