@@ -12,9 +12,10 @@ from capibara6.ollama import OllamaSettings
 # and the watchdog. What that costs, measured on a 2-core VM (issue #16, 256 streams of 8
 # tokens 50 ms apart, CAPIBARA6_THREADS=64/320/512/1024): an idle thread ~16 kB of RSS (8 MB
 # of stack is reserved, not touched), so 320 threads are ~4 MB more than 64; a running stream
-# ~50 kB more (256 at once: +14 MB over a 52 MB process) and ~0.3-0.6 ms of CPU a token, which
-# the GIL puts on one core whatever the thread count. File descriptors: a stream has two (its
-# client and its Ollama connection), 560 at most, under systemd's default soft limit of 1024.
+# ~50 kB more (256 at once: +14-16 MB over a 52 MB process, level after repeated bursts). CPU
+# does not grow with threads: a stream of 8 tokens costs ~1.7 ms one at a time, ~3 ms with 256
+# at once (the GIL puts them on one core). File descriptors: a stream has two (its client and
+# its Ollama connection), 560 at most, under systemd's default soft limit of 1024.
 DEFAULT_THREADS = 320
 
 DEFAULT_SYSTEM_PROMPT = (
