@@ -5,6 +5,7 @@ and consensus. Against the fake Ollama in this process (no service)."""
 from __future__ import annotations
 
 import pytest
+import urllib3
 
 from capibara6.chat.settings import ChatSettings
 from capibara6.consensus.settings import ConsensusSettings
@@ -86,6 +87,26 @@ def test_a_failure_once_the_answer_has_begun_is_the_last_event():
         events = list(OllamaClient(fake.url).chat_stream("llama3.2", MESSAGES))
     assert [type(e) for e in events] == [Token, Token, Failed]
     assert events[-1].code == "upstream_error" and "broke" in events[-1].message
+
+
+def test_streams_one_after_another_keep_one_connection_to_ollama(monkeypatch):
+    """A finished stream gives its connection back open: before, urllib3's chunked reader was
+    left suspended after the done chunk, closed by the garbage collector as if it had failed,
+    and every stream opened a new connection (a handshake, and a TIME_WAIT socket, each)."""
+    connects = []
+    real_connect = urllib3.connection.HTTPConnection.connect
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect",
+                        lambda self: connects.append(1) or real_connect(self))
+    with FakeOllama([FakeModel("llama3.2:latest", reply="uno dos tres")]) as fake:
+        client = OllamaClient(fake.url)
+        for _ in range(3):
+            assert isinstance(list(client.chat_stream("llama3.2", MESSAGES))[-1], Done)
+        for _ in range(2):  # a reader that stops at Done, as the services' formatters do
+            for event in client.chat_stream("llama3.2", MESSAGES):
+                if isinstance(event, Done):
+                    break
+        client.chat("llama3.2", MESSAGES)
+    assert len(connects) == 1
 
 
 # --- one OllamaSettings -------------------------------------------------------------

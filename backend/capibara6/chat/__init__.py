@@ -16,7 +16,10 @@ def create_app(environ=None):
 
     settings = ChatSettings.from_env(Env(environ))
     waiting = Waiting(waiting_limit(settings.common.threads))
-    gateway = Gateway(settings.ollama.client(waiting), settings.ollama.model)
+    # A waitress thread makes one Ollama call at a time (a stream, a chat, /health's model
+    # list): as many pooled connections as threads, so none is closed when given back.
+    gateway = Gateway(settings.ollama.client(waiting, connections=settings.common.threads),
+                      settings.ollama.model)
     database = open_database(settings.storage, SCHEMA, SQLITE_FILE)
     store = ConversationStore(database)
     runtime = Runtime(

@@ -212,7 +212,9 @@ class CommonSettings:
                                    minimum=1024, maximum=1024 ** 3,
                                    doc="Largest request body (bytes); larger is the JSON 413"),
             threads=env.int("CAPIBARA6_THREADS", default_threads, minimum=1, maximum=1024,
-                            doc="waitress worker threads (a stream holds one)"),
+                            doc="waitress worker threads; a chat stream holds one while it lasts (chat's "
+                                "default is sized for 256 at once); in chat and consensus an eighth "
+                                "(at least 2) never wait on Ollama, for /health"),
             connection_limit=env.int("CAPIBARA6_CONNECTION_LIMIT", 1000, minimum=1, maximum=100000,
                                      doc="Most open connections waitress keeps"),
             state_dir=_directory(env, "STATE_DIRECTORY", "CAPIBARA6_STATE_DIR", Path("var") / service,
