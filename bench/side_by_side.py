@@ -57,6 +57,20 @@ MESSAGES = [{"role": "user", "content": "hola"}]
 DIRECT = "direct (fake /api/chat)"
 TARGETS = {"added_p50_ms": 1.5, "first_token_added_p50_ms": 2.0, "wall_ratio_256": 1.3, "errors_256": 0}
 
+# The floor under the gateway's added latency: one more loopback HTTP exchange through
+# waitress to a WSGI app that does nothing (no Flask, no kit, no Ollama call), with a body
+# of the gateway's reply's size.
+FLOOR = "waitress floor (bare WSGI app)"
+WAITRESS_FLOOR_APP = """
+import sys, waitress
+body = b'{"response": "' + b"x" * 200 + b'"}'
+def app(environ, start_response):
+    environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=64, ident="floor", _quiet=True)
+"""
+
 LITELLM_REQUIREMENTS = ROOT / "bench" / "requirements-litellm.txt"
 LITELLM_VENV = ROOT / ".cache" / "bench" / "litellm-venv"
 LITELLM_STAMP = LITELLM_VENV / ".requirements-sha256"
@@ -331,10 +345,19 @@ def print_table(figures: dict) -> None:
     print()
     print(f"{'':38} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'first token p50':>16} {'added':>8}")
     for name in lat:
+        if name == FLOOR:
+            continue
         row, top = lat[name], first.get(name)
         first_cells = (f"{top['p50_ms']:>16.2f} {top['p50_ms'] - direct_first:>+8.2f}" if top else "")
         print(f"{name:38} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['p50_ms'] - direct:>+10.2f} {first_cells}")
     print(f"{'targets (gateway)':38} {'':>8} {'':>8} {'< 1.5':>10} {'':>16} {'< 2':>8}")
+    if FLOOR in lat:
+        floor = lat[FLOOR]
+        gateway = lat["gateway /api/chat (+ /stream)"]["p50_ms"]
+        print(f"{FLOOR:38} {floor['p50_ms']:>8.2f} {floor['p99_ms']:>8.2f}   (one loopback exchange through "
+              f"waitress, nothing else)")
+        print(f"gateway p50 less direct less the floor: {gateway - direct - floor['p50_ms']:+.2f} ms "
+              "(Flask, the kit, the gateway and the Ollama client's own work)")
     print()
     counts = sorted({run["streams"] for runs in load.values() for run in runs})
     print(f"{'concurrent streams (8 tokens, 50 ms)':38} " + " ".join(f"{n:>21}" for n in counts))
@@ -433,6 +456,9 @@ def main() -> None:
                                 "--reply", PACED_REPLY, "--token-delay", str(TOKEN_DELAY)],
                                f"{paced_url}/api/version"))
         # One gateway per fake: the load's memory figures belong to a process that did only that.
+        floor_port = free_port()
+        processes.append(start([PYTHON, "-c", WAITRESS_FLOOR_APP, str(floor_port)],
+                               f"http://127.0.0.1:{floor_port}/"))
         gateway = ServiceProcess("chat", {"OLLAMA_URL": fast_url, "OLLAMA_MODEL": MODEL}, workdir).start()
         gateway_paced = ServiceProcess("chat", {"OLLAMA_URL": paced_url, "OLLAMA_MODEL": MODEL}, workdir).start()
         gateways += [gateway, gateway_paced]
@@ -457,6 +483,7 @@ def main() -> None:
             System("LiteLLM /chat/completions", f"{litellm_url}/chat/completions", openai("bench-fast"),
                    f"{litellm_url}/chat/completions", openai_stream("bench-fast"), "openai", auth),
         ]
+        floor = System(FLOOR, f"http://127.0.0.1:{floor_port}/", {"message": "hola"}, "", {}, "")
         load_systems = [
             System("direct", "", {}, f"{paced_url}/api/chat", dict(direct_body, stream=True), "ndjson"),
             System("gateway /api/chat/stream", "", {}, f"{gateway_paced.url}/api/chat/stream",
@@ -468,7 +495,7 @@ def main() -> None:
 
         load_before = loadavg()
         progress(f"non-stream latency: {args.requests} requests per system, in rounds")
-        non_stream = interleaved(latency_systems, one_post, args.requests, 6, "non-stream")
+        non_stream = interleaved([*latency_systems, floor], one_post, args.requests, 6, "non-stream")
         progress(f"first token: {args.first_tokens} streams per system, in rounds")
         first_token = interleaved(latency_systems, one_first_token, args.first_tokens, 6, "first token")
 
@@ -511,10 +538,13 @@ def main() -> None:
         direct_p50 = figures["non_stream"][DIRECT]["p50_ms"]
         direct_first = figures["first_token"][DIRECT]["p50_ms"]
         figures["added_p50_ms"] = {name: round(row["p50_ms"] - direct_p50, 3)
-                                   for name, row in figures["non_stream"].items() if not name.startswith("direct")}
+                                   for name, row in figures["non_stream"].items() if name != DIRECT}
+        figures["gateway_p50_less_direct_less_floor_ms"] = round(
+            figures["non_stream"]["gateway /api/chat (+ /stream)"]["p50_ms"] - direct_p50
+            - figures["non_stream"][FLOOR]["p50_ms"], 3)
         figures["first_token_added_p50_ms"] = {name: round(row["p50_ms"] - direct_first, 3)
                                                for name, row in figures["first_token"].items()
-                                               if not name.startswith("direct")}
+                                               if name != DIRECT}
         figures["wall_ratio_vs_direct"] = {
             name: {str(run["streams"]): round(run["seconds"] / base["seconds"], 3)
                    for run, base in zip(runs, load["direct"])}
