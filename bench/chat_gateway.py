@@ -24,6 +24,7 @@ import tempfile
 import statistics
 import threading
 import time
+from pathlib import Path
 
 import requests
 
@@ -122,7 +123,40 @@ def profile_app(count: int) -> None:
               f"the app adds {whole - alone:.3f} ms a request ({count} each)")
         profiler = cProfile.Profile()
         profiler.runcall(lambda: [through_app() for _ in range(count)])
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(30)
+        print_by_package(stats, count)
+
+
+# Where a function's own time (tottime) is counted: the first of these its file's path holds.
+PACKAGES = (("capibara6/kit", "capibara6 kit (contracts, logs, metrics, errors)"),
+            ("capibara6/chat", "capibara6 chat (routes, gateway)"),
+            ("capibara6/ollama", "capibara6 Ollama client"),
+            ("/flask_cors/", "Flask-CORS"), ("/flask/", "Flask"), ("/werkzeug/", "Werkzeug"),
+            ("/pydantic", "pydantic"), ("/prometheus_client/", "prometheus_client (metrics)"),
+            ("/urllib3/", "urllib3"), ("http/client", "http.client"),
+            ("/email/", "http.client's header parsing (email.feedparser)"), ("/json/", "json"),
+            ("/logging/", "logging"), ("socket", "sockets (waiting on the fake: recv, send)"),
+            ("bench/", "this harness"))
+
+
+def print_by_package(stats: pstats.Stats, count: int) -> None:
+    """The profile's own time per package, per request (profiler overhead included)."""
+    totals: dict[str, float] = {}
+    for (path, _line, name), (_calls, _primitive, own, _cumulative, _callers) in stats.stats.items():
+        where = path if path != "~" else name  # built-ins: "~" and the method's name
+        label = next((label for key, label in PACKAGES if key in where), "other (standard library, built-ins)")
+        totals[label] = totals.get(label, 0.0) + own
+    whole = sum(totals.values())
+    print(f"own time per package, per request (under the profiler, {whole / count * 1000:.3f} ms in all):")
+    for label, own in sorted(totals.items(), key=lambda item: -item[1]):
+        print(f"  {own / count * 1000:7.3f} ms  {own / whole:5.1%}  {label}")
+    other = sorted(((own, f"{Path(path).name}:{name}") for (path, _line, name), (_c, _p, own, _cu, _ca)
+                    in stats.stats.items()
+                    if not any(key in (path if path != "~" else name) for key, _label in PACKAGES)),
+                   reverse=True)
+    print("  the most of the other: " + ", ".join(f"{label} {own / count * 1000:.3f} ms"
+                                               for own, label in other[:8]))
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ side_by_side.png (matplotlib, bench/requirements-bench.txt). Never pass/fail: th
 targets are printed beside the figures.
 
     .venv/bin/python -m bench.side_by_side [--quick] [--requests 600] [--first-tokens 300]
-                                           [--streams 16 64 256] [--repeats 2]
+                                           [--streams 16 64 256] [--repeats 3]
 
 Where a gateway request's time goes: `python -m bench.chat_gateway --profile 2000`.
 """
@@ -430,7 +430,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=600, help="non-stream requests per system")
     parser.add_argument("--first-tokens", type=int, default=300, help="streams per system for the first token")
     parser.add_argument("--streams", type=int, nargs="+", default=[16, 64, 256])
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each concurrent load (the median counts)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of each concurrent load; the table shows the median run, the JSON all")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.first_tokens, args.repeats = 120, 60, 1
