@@ -111,14 +111,19 @@ def profile_app(count: int) -> None:
         for _ in range(200):
             through_app()
             client.chat("llama3.2:latest", messages)
-        started = time.perf_counter()
-        for _ in range(count):
-            client.chat("llama3.2:latest", messages)
-        alone = (time.perf_counter() - started) / count * 1000
-        started = time.perf_counter()
-        for _ in range(count):
-            through_app()
-        whole = (time.perf_counter() - started) / count * 1000
+        alone = whole = 0.0
+        rounds = 10  # interleaved, so drift on a shared machine hits both alike
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(count // rounds):
+                client.chat("llama3.2:latest", messages)
+            alone += time.perf_counter() - started
+            started = time.perf_counter()
+            for _ in range(count // rounds):
+                through_app()
+            whole += time.perf_counter() - started
+        count = count // rounds * rounds
+        alone, whole = alone / count * 1000, whole / count * 1000
         print(f"Ollama call alone {alone:.3f} ms, through the app {whole:.3f} ms: "
               f"the app adds {whole - alone:.3f} ms a request ({count} each)")
         profiler = cProfile.Profile()
