@@ -390,6 +390,8 @@ def plot(figures: dict, samples: dict, path: Path) -> None:
             ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))],
                     label=f"{name} (p50 {percentile(values, 50):.1f} ms)")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("ms (log scale)")
         ax.set_ylabel("fraction of requests")
         ax.set_title(title)
