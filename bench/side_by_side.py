@@ -18,8 +18,8 @@ Measured, interleaved in rounds so that drift on a shared machine hits every sys
   under the 256-stream load.
 
 Prints the table, saves bench/results/side_by_side.json and draws bench/results/
-side_by_side.png (matplotlib, bench/requirements-bench.txt). Never pass/fail: the
-targets are printed beside the figures.
+side_by_side.png (matplotlib, bench/requirements-bench.txt); --quick saves
+side_by_side-quick.* instead. Never pass/fail: the targets are printed beside the figures.
 
     .venv/bin/python -m bench.side_by_side [--quick] [--requests 600] [--first-tokens 300]
                                            [--streams 16 64 256] [--repeats 3]
@@ -83,8 +83,9 @@ def progress(text: str) -> None:
 # --- LiteLLM in its own environment ------------------------------------------------------
 
 def litellm_environment() -> Path:
-    """The venv with the pinned litellm[proxy]; (re)installed only when the pins changed."""
-    want = hashlib.sha256(LITELLM_REQUIREMENTS.read_bytes()).hexdigest()
+    """The venv with the pinned litellm[proxy]; (re)installed only when the pins (or the
+    Python it is built on) changed."""
+    want = hashlib.sha256(LITELLM_REQUIREMENTS.read_bytes() + sys.version.encode()).hexdigest()
     if LITELLM_STAMP.exists() and LITELLM_STAMP.read_text().strip() == want:
         return LITELLM_VENV / "bin" / "litellm"
     progress(f"installing {LITELLM_REQUIREMENTS.relative_to(ROOT)} into {LITELLM_VENV.relative_to(ROOT)} "
@@ -556,9 +557,11 @@ def main() -> None:
                    for run, base in zip(runs, load["direct"])}
             for name, runs in load.items() if name != "direct"}
         figures["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        save("side_by_side", figures)
+        # A --quick run is for development: its figures never replace the real run's.
+        name = "side_by_side-quick" if args.quick else "side_by_side"
+        save(name, figures)
         print_table(figures)
-        plot(figures, {"non_stream": non_stream, "first_token": first_token}, RESULTS / "side_by_side.png")
+        plot(figures, {"non_stream": non_stream, "first_token": first_token}, RESULTS / f"{name}.png")
     finally:
         for service in gateways:
             service.stop()
