@@ -36,8 +36,12 @@ test:
 	scripts/test
 
 # Benchmarks print figures and save them in bench/results/ (never pass/fail).
+# side_by_side first: the gateway, a direct call and LiteLLM's proxy (installed by the
+# script into .cache/bench/litellm-venv) in one table, and bench/results/side_by_side.png.
 bench:
 	scripts/bootstrap
+	.venv/bin/pip install --quiet -r bench/requirements-bench.txt
+	.venv/bin/python -m bench.side_by_side
 	.venv/bin/python -m bench.chat_gateway
 	.venv/bin/python -m bench.consensus
 	.venv/bin/python -m bench.tts
