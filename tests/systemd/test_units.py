@@ -145,6 +145,20 @@ def test_stop_timeout_leaves_the_drain_time_to_finish(name):
     assert int(stop) == serve.DRAIN_SECONDS + 10
 
 
+@pytest.mark.parametrize("name", PORTS)
+def test_open_files_limit_covers_the_connections_and_threads_allowed(name):
+    # Past the soft RLIMIT_NOFILE, accept() and connecting to Ollama fail (EMFILE) under load;
+    # systemd's default soft limit, 1024, is below the default connection limit plus threads.
+    serve = pytest.importorskip("capibara6.kit.serve")
+    settings = pytest.importorskip("capibara6.kit.settings")
+    default = settings.CommonSettings.from_env(name, settings.Env({}))
+    most_threads = settings.CommonSettings.from_env(name, settings.Env({"CAPIBARA6_THREADS": "1024"})).threads
+    with pytest.raises(settings.ConfigError):  # 1024 is the most CAPIBARA6_THREADS accepts
+        settings.CommonSettings.from_env(name, settings.Env({"CAPIBARA6_THREADS": "1025"}))
+    limit = int(one(parse(UNIT_DIR / f"capibara6-{name}.service"), "Service", "LimitNOFILE"))
+    assert limit >= serve.fds_needed(threads=most_threads, connection_limit=default.connection_limit)
+
+
 # The services whose runtime has a reload hook (re-index, re-read the YAML).
 RELOADABLE = {"mcp", "consensus"}
 

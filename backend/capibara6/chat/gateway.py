@@ -150,8 +150,12 @@ class Gateway:
         return True, details
 
 
+# Built once: json.dumps with any option builds a new encoder on every call (a stream's every token).
+_SSE_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def sse(payload: dict) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+    return f"data: {_SSE_JSON.encode(payload)}\n\n"
 
 
 def new_id(prefix: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import _thread
 import logging
 import os
+import resource
 import signal
 import socket
 import threading
@@ -155,6 +156,30 @@ class Drain:
             return
 
 
+# File descriptors a service needs besides its client connections and one upstream connection
+# per thread (Ollama, auth): the listening sockets, waitress's wake-up pipe, journald, the
+# state files and databases, what the libraries open (models, the index).
+FD_RESERVE = 128
+
+
+def fds_needed(*, threads: int, connection_limit: int) -> int:
+    """The open files a service may need at once: every client connection waitress keeps,
+    an upstream connection per worker thread (chat's Ollama pool is as large as its
+    threads), and FD_RESERVE. LimitNOFILE= in deploy/systemd is above this."""
+    return connection_limit + threads + FD_RESERVE
+
+
+def check_open_files_limit(*, threads: int, connection_limit: int) -> None:
+    """Warn at start when the soft RLIMIT_NOFILE is below fds_needed(): past it, accepting a
+    connection or opening one to Ollama fails (EMFILE) under load."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = fds_needed(threads=threads, connection_limit=connection_limit)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("open files limit %d is below the %d this service may need (%d connections, "
+                    "%d threads); raise LimitNOFILE= or lower CAPIBARA6_CONNECTION_LIMIT",
+                    soft, needed, connection_limit, threads)
+
+
 # What nginx sets (capibara6_nginx): the client's address, scheme and host.
 TRUSTED_PROXY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 
@@ -178,6 +203,9 @@ def waitress_options(*, threads: int, connection_limit: int = 1000, max_body_byt
         trusted_proxy_count=1,
         clear_untrusted_proxy_headers=True,
         channel_timeout=300,
+        # poll(), not select(): select() cannot watch a descriptor numbered 1024 or more, and
+        # connection_limit connections plus an Ollama connection per thread pass that.
+        asyncore_use_poll=True,
     )
 
 
@@ -201,6 +229,7 @@ def serve(app, runtime: Runtime, *, host: str, port: int, threads: int,
         log.info("serving %s on http://%s:%s", runtime.service, host, server.effective_port)
 
     answer_errors_in_json(server)
+    check_open_files_limit(threads=threads, connection_limit=connection_limit)
     warmup_failures: list[Exception] = []
 
     def warm_up_then_ready():

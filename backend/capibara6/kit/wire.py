@@ -48,13 +48,18 @@ class JsonErrorTask(ErrorTask):
 
 
 class JsonErrorChannel(HTTPChannel):
+    """A connection like waitress's own, whose early errors are answered in JSON.
+
+    It keeps waitress's readable()/writable()/handle_read(): the server loop calls
+    the first two for every connection on every pass, so an override here would be
+    paid by every stream. Only a connection that starts lingering after an early
+    error becomes a LingeringChannel, whose methods read and drop."""
+
     error_task_class = JsonErrorTask
     linger_after_close = False
-    _linger_until: float | None = None
-    _dropped = 0
 
     def handle_close(self):
-        if not self.linger_after_close or self._linger_until is not None or not self.connected:
+        if not self.linger_after_close or not self.connected:
             super().handle_close()
             return
         # The answer is flushed: stop writing (the client sees the end of it), keep reading.
@@ -63,21 +68,29 @@ class JsonErrorChannel(HTTPChannel):
         except OSError:
             super().handle_close()
             return
-        self._linger_until = time.monotonic() + LINGER_SECONDS
         self.will_close = False
         self.close_when_flushed = False
+        self._linger_until = time.monotonic() + LINGER_SECONDS
+        self._dropped = 0
+        # From the loop's next pass on, this connection reads and drops (see LingeringChannel).
+        self.__class__ = LingeringChannel
+
+
+class LingeringChannel(JsonErrorChannel):
+    """A connection whose error answer is sent: it reads and drops what the client still
+    sends, until the client closes, LINGER_BYTES or LINGER_SECONDS."""
+
+    _linger_until: float
+    _dropped: int
 
     def readable(self):
-        return True if self._linger_until is not None else super().readable()
+        return True
 
     def writable(self):
-        # While lingering, only a close asked for (waitress's idle-channel maintenance) writes.
-        return self.will_close if self._linger_until is not None else super().writable()
+        # Only a close asked for (waitress's idle-channel maintenance) writes.
+        return self.will_close
 
     def handle_read(self):
-        if self._linger_until is None:
-            super().handle_read()
-            return
         try:
             data = self.recv(self.adj.recv_bytes)
         except OSError:
@@ -85,7 +98,10 @@ class JsonErrorChannel(HTTPChannel):
         self._dropped += len(data)
         self.last_activity = time.time()
         if not data or self._dropped > LINGER_BYTES or time.monotonic() > self._linger_until:
-            super().handle_close()
+            self.handle_close()
+
+    def handle_close(self):
+        HTTPChannel.handle_close(self)
 
 
 def answer_errors_in_json(server) -> None:
