@@ -19,7 +19,7 @@ def create_app(environ=None):
 
     settings = McpSettings.from_env(Env(environ))
     embedder = Embedder(settings.embedding_model, settings.device, settings.torch_threads, settings.precision,
-                        build_threads=settings.build_threads)
+                        build_passes=settings.build_threads)
     indexer = Indexer(embedder, settings.common.state_dir, chunk_chars=settings.chunk_chars,
                       chunk_overlap=settings.chunk_overlap, batch_size=settings.embed_batch)
     knowledge = KnowledgeBase(settings, load_facts(settings.facts_file), embedder, indexer,

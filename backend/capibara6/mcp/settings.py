@@ -37,8 +37,8 @@ class McpSettings:
     max_prompt_chars: int        # longer prompts and claims are a 413
     max_expression_chars: int    # longer expressions are a 413
     embed_batch: int             # texts embedded at once while indexing (queries wait at most one batch)
-    torch_threads: int           # CPU threads of a query's embedding pass
-    build_threads: int           # CPU threads of an index build's embedding passes
+    torch_threads: int           # CPU threads torch uses in each embedding pass
+    build_threads: int           # batches an index build embeds at once, each on a thread of its own
 
     @classmethod
     def from_env(cls, env: Env) -> "McpSettings":
@@ -102,17 +102,17 @@ class McpSettings:
             embed_batch=env.int("CAPIBARA6_MCP_EMBED_BATCH", 16, minimum=1, maximum=4096,
                                 doc="Pieces embedded at once while indexing"),
             torch_threads=env.int("CAPIBARA6_MCP_TORCH_THREADS", 1, minimum=1, maximum=256,
-                                  doc="CPU threads of a query's embedding pass"),
+                                  doc="CPU threads torch uses in each embedding pass (a query's, a build batch's)"),
             build_threads=_build_threads(env),
         )
 
 
 def _build_threads(env: Env) -> int:
-    # Every core by default: a build's batches are large enough for all of them (1.7x the pieces
-    # a second of one thread on 2 cores), and queries, which take their turn between two
-    # batches, keep CAPIBARA6_MCP_TORCH_THREADS.
+    # One per core by default: on 2 cores, two one-threaded batches at once embed 1.8x the
+    # pieces a second of one (bench/README.md); a query still waits for at most one batch.
     threads = env.int("CAPIBARA6_MCP_BUILD_THREADS", 0, minimum=0, maximum=256,
-                      doc="CPU threads of an index build's embedding passes (0: every core the service may use)")
+                      doc="Batches an index build embeds at once, each on a thread of its own "
+                          "(0: one per core the service may use)")
     return threads or len(os.sched_getaffinity(0))
 
 
