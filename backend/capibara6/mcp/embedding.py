@@ -223,7 +223,7 @@ FLOAT32_ATTENTION = "capibara6-sdpa-float32"
 def attention_in_float32(model) -> None:
     """A bfloat16 model's attention computed in float32 (its weights and linear layers stay
     bfloat16). torch's CPU attention kernel is slower in bfloat16 than in float32 on this
-    EPYC (AVX512-BF16): with it, a cold index embeds about 10% more pieces a second, and
+    EPYC (AVX512-BF16): with it, a cold index embeds 5-10% more pieces per CPU second, and
     the scores move towards float32's. Registered through transformers' AttentionInterface
     as a name of its own; a model whose attention is not torch's SDPA is left as it is."""
     import torch
