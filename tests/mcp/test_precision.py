@@ -22,7 +22,7 @@ import torch
 from capibara6.kit.settings import Env
 from capibara6.mcp import rag
 from capibara6.mcp.clock import Clock
-from capibara6.mcp.embedding import FLOAT32_ATTENTION, Embedder
+from capibara6.mcp.embedding import Embedder
 from capibara6.mcp.indexing import Indexer
 from capibara6.mcp.knowledge import KnowledgeBase
 from capibara6.mcp.settings import McpSettings
@@ -83,11 +83,6 @@ def test_the_precision_is_the_one_asked_for(both):
         assert next(knowledge.embedder._model.parameters()).dtype == getattr(torch, precision)
         vector = knowledge.embedder.encode_one("¿Cuánto pesa un capibara?")
         assert vector.dtype == "float32" and abs(float(vector @ vector) - 1) < 1e-5
-
-
-def test_a_bfloat16_model_computes_its_attention_in_float32(both):
-    assert both["float32"].embedder._model[0].auto_model.config._attn_implementation == "sdpa"
-    assert both["bfloat16"].embedder._model[0].auto_model.config._attn_implementation == FLOAT32_ATTENTION
 
 
 def test_a_text_in_a_build_s_batch_gets_the_vector_it_gets_alone(both):

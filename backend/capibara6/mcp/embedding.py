@@ -13,8 +13,7 @@ against the other in one process), a query is no slower (11 against 16 ms
 p50), and each vector stays within a cosine of 0.9999 of the float32 one
 (the same top sources on the retrieval tests, tests/mcp/test_precision.py).
 Elsewhere float32 stays: a CPU without those instructions emulates bfloat16,
-slower than float32; on CUDA float32 is already fast enough. The attention of
-a bfloat16 model is computed in float32 (attention_in_float32).
+slower than float32; on CUDA float32 is already fast enough.
 
 Every pass runs on CAPIBARA6_MCP_TORCH_THREADS torch threads (one); an index
 build embeds CAPIBARA6_MCP_BUILD_THREADS batches at once (one per core), each
@@ -118,7 +117,6 @@ class Embedder:
             precision = "bfloat16" if device == "cpu" and native_bfloat16() else "float32"
         if precision == "bfloat16":
             model.to(torch.bfloat16)
-            attention_in_float32(model)
         self.device, self.precision = device, precision
         self.dimension = int(model.get_embedding_dimension())
         self._model = model
@@ -215,34 +213,6 @@ def is_token_tensor(value, texts: int) -> bool:
     """Whether a preprocess() feature has one row of token positions per text (input_ids,
     attention_mask, token_type_ids), as opposed to a label such as its "modality"."""
     return getattr(value, "ndim", 0) == 2 and value.shape[0] == texts
-
-
-FLOAT32_ATTENTION = "capibara6-sdpa-float32"
-
-
-def attention_in_float32(model) -> None:
-    """A bfloat16 model's attention computed in float32 (its weights and linear layers stay
-    bfloat16). torch's CPU attention kernel is slower in bfloat16 than in float32 on this
-    EPYC (AVX512-BF16): with it, a cold index embeds 5-10% more pieces per CPU second, and
-    the scores move towards float32's. Registered through transformers' AttentionInterface
-    as a name of its own; a model whose attention is not torch's SDPA is left as it is."""
-    import torch
-    from transformers import AttentionInterface
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    def attention(module, query, key, value, attention_mask, **kwargs):
-        output, weights = sdpa_attention_forward(module, query.float(), key.float(), value.float(),
-                                                 attention_mask, **kwargs)
-        return output.to(query.dtype), weights
-
-    transformer = getattr(model[0], "auto_model", None)
-    config = getattr(transformer, "config", None)
-    if getattr(config, "_attn_implementation", None) != "sdpa" or transformer.dtype != torch.bfloat16:
-        return
-    AttentionInterface.register(FLOAT32_ATTENTION, attention)
-    AttentionMaskInterface.register(FLOAT32_ATTENTION, sdpa_mask)  # the same boolean mask as SDPA's
-    config._attn_implementation = FLOAT32_ATTENTION
 
 
 def native_bfloat16() -> bool:
