@@ -7,10 +7,9 @@ opened with local_files_only. Vectors are L2-normalised float32, so a dot
 product is the cosine similarity.
 
 On a CPU that computes bfloat16 natively (AMX or AVX512-BF16) the model's
-weights are held in bfloat16 ("auto" precision): a cold index embeds about
-2x the pieces a second of float32 (bench/mcp.py --baseline; 3x one batch
-against the other in one process), a query is no slower (11 against 16 ms
-p50), and each vector stays within a cosine of 0.9999 of the float32 one
+weights are held in bfloat16 ("auto" precision): it embeds 2.4-2.9x the
+pieces per CPU second of float32 (one thread; bench/README.md), a query is no
+slower (11 against 16 ms p50), and each vector stays within a cosine of 0.9999 of the float32 one
 (the same top sources on the retrieval tests, tests/mcp/test_precision.py).
 Elsewhere float32 stays: a CPU without those instructions emulates bfloat16,
 slower than float32; on CUDA float32 is already fast enough.
@@ -168,9 +167,9 @@ class Embedder:
                     progress(done, len(texts))
             return vectors
         # Several batches at once, each on a thread of its own with torch's one thread: on 2
-        # cores 1.8x the pieces a second of one pass, where one pass on 2 threads made 1.7x on
-        # an idle machine and less than one thread's on a busy one (every step of a pass waits
-        # for its slower thread; here a thread the scheduler holds back delays only its batch).
+        # cores 1.8x the pieces a second of one pass, where one pass on 2 threads made 1.7x
+        # when the second core was free and less than one thread's on busy cores (every step
+        # of a pass waits for its slower thread; here a thread held back delays only its batch).
         with ThreadPoolExecutor(self.build_passes, thread_name_prefix="embed") as pool:
             pending = [pool.submit(embed, numbers, batch) for numbers, batch in batches]
             try:
