@@ -117,6 +117,10 @@ class Embedder:
         if precision == "bfloat16":
             model.to(torch.bfloat16)
         self.device, self.precision = device, precision
+        if device != "cpu":
+            # A GPU runs one pass at a time anyway; the build's batches are large enough for it.
+            self.build_passes = 1
+            self._turns = Turns(1)
         self.dimension = int(model.get_embedding_dimension())
         self._model = model
         elapsed = time.perf_counter() - started

@@ -112,7 +112,7 @@ def _build_threads(env: Env) -> int:
     # pieces a second of one (bench/README.md); a query still waits for at most one batch.
     threads = env.int("CAPIBARA6_MCP_BUILD_THREADS", 0, minimum=0, maximum=256,
                       doc="Batches an index build embeds at once, each on a thread of its own "
-                          "(0: one per core the service may use)")
+                          "(0: one per core the service may use; on a GPU always one)")
     return threads or len(os.sched_getaffinity(0))
 
 
