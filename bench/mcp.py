@@ -14,7 +14,8 @@ Target on this 2-core CPU: augment p50 < 30 ms with 10,000 pieces.
 nothing with the code at REV (its backend/ from `git archive`, first on
 PYTHONPATH), measures its augment latency, then does the same with this
 tree: the cold pieces/s of both, and their ratio, from one run on one
-folder. A run of fewer than 10,000 pieces saves bench/results/mcp-N.json,
+folder (issue #16's "today" is dc17020^1: float32 on one thread). A run of
+fewer than 10,000 pieces saves bench/results/mcp-N.json,
 leaving the 10,000-piece figures of mcp.json alone.
 
 Building 10,000 pieces takes minutes on 2 cores. --reuse DIR (the folder a

@@ -25,6 +25,7 @@ from tests.mcp.conftest import index_check, start_mcp, wait_indexed
 from tests.mcp.corpus import write_folder
 
 PIECES = 600
+MORE_PIECES = 400  # added before the stop in the middle of a build
 BACKUP = "# Operaciones\n\nLa copia de seguridad nocturna de la base de datos se hace cada día a las 03:00 UTC.\n"
 BACKUP_QUESTION = "¿A qué hora se hace la copia de seguridad nocturna de la base de datos?"
 PORT_QUESTION = "¿En qué puerto escucha el servicio de chat de Capibara6?"
@@ -193,7 +194,9 @@ def test_a_failing_build_leaves_the_old_index_serving_and_health_says_why(servic
 def test_a_stop_during_a_build_is_clean_and_a_restart_serves_the_saved_index_at_once(service):
     mcp = service.mcp
     saved = index_check(mcp)
-    write_big_folder(service.docs / "more", pieces=100)
+    # Enough to still be embedding when the stop lands (the build stops only once the server
+    # has drained): with two passes at once, 100 pieces once finished before it.
+    write_big_folder(service.docs / "more", pieces=MORE_PIECES)
     mcp.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 120
     while not ((index_check(mcp)["progress"] or {}).get("done") or 0):
@@ -210,7 +213,7 @@ def test_a_stop_during_a_build_is_clean_and_a_restart_serves_the_saved_index_at_
         assert f"({saved['documents'] + 3} reused, 0 pieces embedded" in new_lines
         # The build cut short is done again (its documents were not saved), in the background.
         indexed = wait_indexed(again)
-        assert indexed["status"] == "ok" and indexed["documents"] == saved["documents"] + 10
-        assert f"({saved['documents'] + 3} reused, 100 pieces embedded" in again.log()[len(first_log):]
+        assert indexed["status"] == "ok" and indexed["documents"] == saved["documents"] + MORE_PIECES // 10
+        assert f"({saved['documents'] + 3} reused, {MORE_PIECES} pieces embedded" in again.log()[len(first_log):]
     finally:
         again.stop()

@@ -44,6 +44,13 @@ def test_defaults_are_the_packaged_model_and_madrid(tmp_path):
     assert settings.docs_dir is None and 0 < settings.min_score < settings.verify_threshold < 1
 
 
+def test_a_build_embeds_on_every_core_unless_told_and_a_query_on_one(tmp_path):
+    settings = McpSettings.from_env(Env({"CAPIBARA6_STATE_DIR": str(tmp_path)}))
+    assert settings.build_threads == len(os.sched_getaffinity(0)) and settings.torch_threads == 1
+    told = McpSettings.from_env(Env({"CAPIBARA6_STATE_DIR": str(tmp_path), "CAPIBARA6_MCP_BUILD_THREADS": "3"}))
+    assert told.build_threads == 3
+
+
 def test_a_model_directory_that_does_not_load_exits_2_after_warm_up(tmp_path):
     model = tmp_path / "model"
     model.mkdir()

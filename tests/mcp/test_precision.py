@@ -15,6 +15,7 @@ import random
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -37,7 +38,8 @@ SCORE_TOLERANCE = 0.01
 
 def knowledge_in(docs: Path, state: Path, precision: str) -> KnowledgeBase:
     settings = McpSettings.from_env(Env({"CAPIBARA6_MCP_DOCS_DIR": str(docs), "CAPIBARA6_STATE_DIR": str(state)}))
-    embedder = Embedder(settings.embedding_model, "cpu", settings.torch_threads, precision)
+    embedder = Embedder(settings.embedding_model, "cpu", settings.torch_threads, precision,
+                        build_passes=settings.build_threads)
     indexer = Indexer(embedder, state, chunk_chars=settings.chunk_chars, chunk_overlap=settings.chunk_overlap,
                       batch_size=settings.embed_batch)
     knowledge = KnowledgeBase(settings, load_facts(settings.facts_file), embedder, indexer,
@@ -81,6 +83,19 @@ def test_the_precision_is_the_one_asked_for(both):
         assert next(knowledge.embedder._model.parameters()).dtype == getattr(torch, precision)
         vector = knowledge.embedder.encode_one("¿Cuánto pesa un capibara?")
         assert vector.dtype == "float32" and abs(float(vector @ vector) - 1) < 1e-5
+
+
+def test_a_text_in_a_build_s_batch_gets_the_vector_it_gets_alone(both):
+    """A build tokenizes all its texts once, cuts each batch to its longest text and embeds
+    batches on several threads at once: texts of very different lengths (one beyond the
+    model's 256 tokens), in batches of mixed lengths."""
+    texts = ["capibara", "¿Qué día es hoy?", "La biblioteca de Valencia abre a las nueve " * 3,
+             "El volcán " * 200, "The backup job runs every night at 03:00, con el código 4411."] * 3
+    for knowledge in both.values():
+        embedder = knowledge.embedder
+        batched = embedder.encode(texts, batch_size=4)
+        alone = np.stack([embedder.encode_one(text) for text in texts])
+        assert float((batched * alone).sum(axis=1).min()) > 0.9999
 
 
 def sources(reply: dict) -> list[tuple]:

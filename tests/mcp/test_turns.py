@@ -37,3 +37,34 @@ def test_a_waiting_query_goes_before_the_next_batch():
     for thread in threads:
         thread.join(10)
     assert order == ["batch 1", "query", "batch 2"]
+
+
+def test_a_build_runs_as_many_batches_at_once_as_it_has_passes_and_a_query_takes_the_next_free_one():
+    turns, events = Turns(passes=2), []
+    running, finish = threading.Barrier(3, timeout=10), threading.Event()
+
+    def batch(name):
+        with turns.batch():
+            events.append(f"{name} started")
+            running.wait()   # both batches are in their turn together, or this times out
+            finish.wait(10)
+            events.append(f"{name} ended")
+
+    def query():
+        with turns.query():
+            events.append("query")
+
+    batches = [threading.Thread(target=batch, args=(f"batch {n}",)) for n in (1, 2)]
+    for thread in batches:
+        thread.start()
+    running.wait()
+    asking = threading.Thread(target=query)
+    asking.start()
+    deadline = time.monotonic() + 10
+    while turns._queries_waiting == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert "query" not in events   # both passes are taken
+    finish.set()
+    for thread in [*batches, asking]:
+        thread.join(10)
+    assert events.index("query") > min(events.index("batch 1 ended"), events.index("batch 2 ended"))

@@ -18,7 +18,8 @@ def create_app(environ=None):
     from capibara6.mcp.sources import load_facts
 
     settings = McpSettings.from_env(Env(environ))
-    embedder = Embedder(settings.embedding_model, settings.device, settings.torch_threads, settings.precision)
+    embedder = Embedder(settings.embedding_model, settings.device, settings.torch_threads, settings.precision,
+                        build_passes=settings.build_threads)
     indexer = Indexer(embedder, settings.common.state_dir, chunk_chars=settings.chunk_chars,
                       chunk_overlap=settings.chunk_overlap, batch_size=settings.embed_batch)
     knowledge = KnowledgeBase(settings, load_facts(settings.facts_file), embedder, indexer,

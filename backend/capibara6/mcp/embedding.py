@@ -7,13 +7,16 @@ opened with local_files_only. Vectors are L2-normalised float32, so a dot
 product is the cosine similarity.
 
 On a CPU that computes bfloat16 natively (AMX or AVX512-BF16) the model's
-weights are held in bfloat16 ("auto" precision): a cold index embeds about
-2x the pieces a second of float32 (bench/mcp.py --baseline; 3x one batch
-against the other in one process), a query is no slower (11 against 16 ms
-p50), and each vector stays within a cosine of 0.9999 of the float32 one
+weights are held in bfloat16 ("auto" precision): it embeds 2.4-2.9x the
+pieces per CPU second of float32 (one thread; bench/README.md), a query is no
+slower (11 against 16 ms p50), and each vector stays within a cosine of 0.9999 of the float32 one
 (the same top sources on the retrieval tests, tests/mcp/test_precision.py).
 Elsewhere float32 stays: a CPU without those instructions emulates bfloat16,
 slower than float32; on CUDA float32 is already fast enough.
+
+Every pass runs on CAPIBARA6_MCP_TORCH_THREADS torch threads (one); an index
+build embeds CAPIBARA6_MCP_BUILD_THREADS batches at once (one per core), each
+on a thread of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -56,9 +60,11 @@ def fingerprint(directory: Path) -> str:
 
 
 class Embedder:
-    def __init__(self, model: str, device: str = "auto", threads: int = 1, precision: str = "auto"):
+    def __init__(self, model: str, device: str = "auto", threads: int = 1, precision: str = "auto",
+                 build_passes: int = 1):
         self.name = model
-        self.threads = threads
+        self.threads = threads            # torch's CPU threads, in every pass
+        self.build_passes = build_passes  # an index build's batches embedded at once, one per thread
         self.directory = model_directory(model)
         self.requested_device = device
         self.requested_precision = precision
@@ -67,7 +73,8 @@ class Embedder:
         self.dimension = None
         self.fingerprint = fingerprint(self.directory)
         self._model = None
-        self._turns = Turns()
+        self._turns = Turns(build_passes)
+        self._tokenizer = threading.Lock()  # the fast tokenizer is not safe to share between threads
 
     @property
     def label(self) -> str:
@@ -110,6 +117,10 @@ class Embedder:
         if precision == "bfloat16":
             model.to(torch.bfloat16)
         self.device, self.precision = device, precision
+        if device != "cpu":
+            # A GPU runs one pass at a time anyway; the build's batches are large enough for it.
+            self.build_passes = 1
+            self._turns = Turns(1)
         self.dimension = int(model.get_embedding_dimension())
         self._model = model
         elapsed = time.perf_counter() - started
@@ -126,26 +137,65 @@ class Embedder:
             raise RuntimeError("the embedding model is not loaded yet")
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # Batches of texts of about the same length pad less: embed shortest first, then put back.
-        order = sorted(range(len(texts)), key=lambda number: len(texts[number]))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        turn = self._turns.query if len(texts) == 1 else self._turns.batch
+        if len(texts) == 1:
+            with self._turns.query():
+                with self._tokenizer:
+                    features = self._model.preprocess(texts)
+                return self._forward(features)
+        # Tokenized once, all together (a few ms per hundred texts); then batches of texts of
+        # about the same number of tokens, shortest first: each batch is cut to its longest
+        # text, so they pad little.
+        with self._tokenizer:
+            features = self._model.preprocess(texts)
+        lengths = features["attention_mask"].sum(dim=1)
+        order = np.argsort(lengths.numpy(), kind="stable")
+        batches = []
         for start in range(0, len(order), batch_size):
             numbers = order[start:start + batch_size]
-            with turn():
-                vectors[numbers] = self._forward([texts[n] for n in numbers])
-            if progress is not None:
-                progress(start + len(numbers), len(texts))
+            rows = torch_index(numbers)
+            longest = int(lengths[rows].max())
+            batches.append((numbers, {key: value[rows, :longest] if is_token_tensor(value, len(texts)) else value
+                                      for key, value in features.items()}))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+
+        def embed(numbers, batch) -> int:
+            with self._turns.batch():
+                vectors[numbers] = self._forward(batch)
+            return len(numbers)
+
+        if self.build_passes == 1 or len(batches) == 1:
+            done = 0
+            for numbers, batch in batches:
+                done += embed(numbers, batch)
+                if progress is not None:
+                    progress(done, len(texts))
+            return vectors
+        # Several batches at once, each on a thread of its own with torch's one thread: on 2
+        # cores 1.8x the pieces a second of one pass, where one pass on 2 threads made 1.7x
+        # when the second core was free and less than one thread's on busy cores (every step
+        # of a pass waits for its slower thread; here a thread held back delays only its batch).
+        with ThreadPoolExecutor(self.build_passes, thread_name_prefix="embed") as pool:
+            pending = [pool.submit(embed, numbers, batch) for numbers, batch in batches]
+            try:
+                done = 0
+                for finished in as_completed(pending):
+                    done += finished.result()
+                    if progress is not None:
+                        progress(done, len(texts))  # may raise, to stop a build: the rest is cancelled
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
         return vectors
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    def _forward(self, features: dict) -> np.ndarray:
         """SentenceTransformer.encode's own steps, less its per-call model.to(device) and eval():
         those walk every parameter and cost about 8 ms, a third of a query, each time."""
         import torch
         from sentence_transformers.util import batch_to_device
 
         with torch.inference_mode():
-            features = batch_to_device(self._model.preprocess(texts), self._model.device)
+            features = batch_to_device(features, self._model.device)
             # Normalised in float32: a bfloat16 model's vectors, normalised in bfloat16, are
             # off unit length by up to 0.2%, and their cosines with them.
             embeddings = self._model(features)["sentence_embedding"].float()
@@ -154,6 +204,18 @@ class Embedder:
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text], batch_size=1)[0]
+
+
+def torch_index(numbers: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(numbers, dtype=np.int64))
+
+
+def is_token_tensor(value, texts: int) -> bool:
+    """Whether a preprocess() feature has one row of token positions per text (input_ids,
+    attention_mask, token_type_ids), as opposed to a label such as its "modality"."""
+    return getattr(value, "ndim", 0) == 2 and value.shape[0] == texts
 
 
 def native_bfloat16() -> bool:
@@ -165,43 +227,45 @@ def native_bfloat16() -> bool:
 
 
 class Turns:
-    """One forward pass at a time, queries first.
+    """Embedding passes take turns: at most `passes` at once (an index build's batches), one
+    query at a time, and queries first.
 
-    One at a time: the fast tokenizer is not safe to share between threads,
-    and two passes on two cores only slow each other. Queries first: with a
-    plain lock, a re-index that takes the lock back batch after batch kept a
-    query waiting for the whole re-index (a lock is not fair); here a batch
-    starts only when no query is waiting.
+    Queries first: with a plain lock, a re-index that takes the lock back batch after batch
+    kept a query waiting for the whole re-index (a lock is not fair); here a batch starts
+    only when no query is waiting, and a query waits at most for one batch to end.
     """
 
-    def __init__(self):
+    def __init__(self, passes: int = 1):
         self._changed = threading.Condition()
-        self._busy = False
+        self._passes = passes
+        self._running = 0
+        self._query_running = False
         self._queries_waiting = 0
 
     @contextmanager
     def query(self):
         with self._changed:
             self._queries_waiting += 1
-            self._changed.wait_for(lambda: not self._busy)
+            self._changed.wait_for(lambda: self._running < self._passes and not self._query_running)
             self._queries_waiting -= 1
-            self._busy = True
+            self._running += 1
+            self._query_running = True
         try:
             yield
         finally:
-            self._release()
+            with self._changed:
+                self._running -= 1
+                self._query_running = False
+                self._changed.notify_all()
 
     @contextmanager
     def batch(self):
         with self._changed:
-            self._changed.wait_for(lambda: not self._busy and not self._queries_waiting)
-            self._busy = True
+            self._changed.wait_for(lambda: self._running < self._passes and not self._queries_waiting)
+            self._running += 1
         try:
             yield
         finally:
-            self._release()
-
-    def _release(self):
-        with self._changed:
-            self._busy = False
-            self._changed.notify_all()
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()

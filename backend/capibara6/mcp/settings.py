@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,7 +37,8 @@ class McpSettings:
     max_prompt_chars: int        # longer prompts and claims are a 413
     max_expression_chars: int    # longer expressions are a 413
     embed_batch: int             # texts embedded at once while indexing (queries wait at most one batch)
-    torch_threads: int           # CPU threads of one embedding pass
+    torch_threads: int           # CPU threads torch uses in each embedding pass
+    build_threads: int           # batches an index build embeds at once, each on a thread of its own
 
     @classmethod
     def from_env(cls, env: Env) -> "McpSettings":
@@ -100,8 +102,18 @@ class McpSettings:
             embed_batch=env.int("CAPIBARA6_MCP_EMBED_BATCH", 16, minimum=1, maximum=4096,
                                 doc="Pieces embedded at once while indexing"),
             torch_threads=env.int("CAPIBARA6_MCP_TORCH_THREADS", 1, minimum=1, maximum=256,
-                                  doc="CPU threads torch uses for embeddings"),
+                                  doc="CPU threads torch uses in each embedding pass (a query's, a build batch's)"),
+            build_threads=_build_threads(env),
         )
+
+
+def _build_threads(env: Env) -> int:
+    # One per core by default: on 2 cores, two one-threaded batches at once embed 1.8x the
+    # pieces a second of one (bench/README.md); a query still waits for at most one batch.
+    threads = env.int("CAPIBARA6_MCP_BUILD_THREADS", 0, minimum=0, maximum=256,
+                      doc="Batches an index build embeds at once, each on a thread of its own "
+                          "(0: one per core the service may use; on a GPU always one)")
+    return threads or len(os.sched_getaffinity(0))
 
 
 def _embedding_model(env: Env) -> str:
