@@ -42,7 +42,6 @@ bench:
 	scripts/bootstrap
 	.venv/bin/pip install --quiet -r bench/requirements-bench.txt
 	.venv/bin/python -m bench.side_by_side
-	.venv/bin/python -m bench.chat_gateway
 	.venv/bin/python -m bench.consensus
 	.venv/bin/python -m bench.tts
 	.venv/bin/python -m bench.storage
