@@ -46,6 +46,7 @@ from pathlib import Path
 import requests
 
 from bench._common import PYTHON, RESULTS, ROOT, free_port, percentile, save, start
+from capibara6.chat.settings import DEFAULT_THREADS as CHAT_DEFAULT_THREADS
 from tests.processes import ServiceProcess
 
 MODEL = "llama3.2:latest"
@@ -473,11 +474,8 @@ def main() -> None:
         processes.append(litellm)
         auth = {"Authorization": f"Bearer {master_key}"}
 
-        def openai(model):
-            return {"model": model, "messages": MESSAGES, "stream": False}
-
-        def openai_stream(model):
-            return {"model": model, "messages": MESSAGES, "stream": True}
+        def openai(model, stream=False):
+            return {"model": model, "messages": MESSAGES, "stream": stream}
 
         direct_body = {"model": MODEL, "messages": MESSAGES, "stream": False}
         latency_systems = [
@@ -486,16 +484,16 @@ def main() -> None:
             System("gateway /api/chat (+ /stream)", f"{gateway.url}/api/chat", {"message": "hola"},
                    f"{gateway.url}/api/chat/stream", {"message": "hola"}, "sse"),
             System("gateway /v1/chat/completions", f"{gateway.url}/v1/chat/completions", openai(MODEL),
-                   f"{gateway.url}/v1/chat/completions", openai_stream(MODEL), "openai"),
+                   f"{gateway.url}/v1/chat/completions", openai(MODEL, stream=True), "openai"),
             System("LiteLLM /chat/completions", f"{litellm_url}/chat/completions", openai("bench-fast"),
-                   f"{litellm_url}/chat/completions", openai_stream("bench-fast"), "openai", auth),
+                   f"{litellm_url}/chat/completions", openai("bench-fast", stream=True), "openai", auth),
         ]
         floor = System(FLOOR, f"http://127.0.0.1:{floor_port}/", {"message": "hola"}, "", {}, "")
         load_systems = [
             System("direct", "", {}, f"{paced_url}/api/chat", dict(direct_body, stream=True), "ndjson"),
             System("gateway /api/chat/stream", "", {}, f"{gateway_paced.url}/api/chat/stream",
                    {"message": "hola"}, "sse"),
-            System("LiteLLM", "", {}, f"{litellm_url}/chat/completions", openai_stream("bench-paced"),
+            System("LiteLLM", "", {}, f"{litellm_url}/chat/completions", openai("bench-paced", stream=True),
                    "openai", auth),
         ]
         pids = {"gateway /api/chat/stream": gateway_paced.proc.pid, "LiteLLM": litellm.pid}
@@ -535,7 +533,7 @@ def main() -> None:
             "loadavg": {"before": load_before, "after": load_after},
             "setup": {"fake_reply_tokens": len(PACED_REPLY.split()), "token_delay_s": TOKEN_DELAY,
                       "requests_each": args.requests, "first_tokens_each": args.first_tokens,
-                      "repeats": args.repeats, "gateway_threads": "the service's default (CAPIBARA6_CHAT_THREADS)"},
+                      "repeats": args.repeats, "gateway_threads": CHAT_DEFAULT_THREADS},
             "non_stream": {name: summary(values) for name, values in non_stream.items()},
             "first_token": {name: summary(values) for name, values in first_token.items()},
             "concurrent_streams": load,
