@@ -15,7 +15,11 @@ Measured, interleaved in rounds so that drift on a shared machine hits every sys
 - wall time and errors of 16, 64 and 256 concurrent streams, each 8 tokens 50 ms apart
   (a second fake with --token-delay 0.05 and an 8-word reply: the fake sends one token a
   word), and the memory (VmRSS before, peak during) of the gateway and LiteLLM processes
-  under the 256-stream load.
+  under the 256-stream load;
+- beside them, a bare WSGI app under waitress with the gateway's options and threads that
+  streams the same 8 tokens at the same pace (the "waitress floor" for streams), and the
+  CPU time the client (this process), the serving process and the fake used in each run:
+  on this 2-core machine they all share the same two cores.
 
 Prints the table, saves bench/results/side_by_side.json and draws bench/results/
 side_by_side.png (matplotlib, bench/requirements-bench.txt); --quick saves
@@ -58,18 +62,34 @@ MESSAGES = [{"role": "user", "content": "hola"}]
 DIRECT = "direct (fake /api/chat)"
 TARGETS = {"added_p50_ms": 1.5, "first_token_added_p50_ms": 2.0, "wall_ratio_256": 1.3, "errors_256": 0}
 
-# The floor under the gateway's added latency: one more loopback HTTP exchange through
-# waitress to a WSGI app that does nothing (no Flask, no kit, no Ollama call), with a body
-# of the gateway's reply's size.
+# The floor under the gateway: a WSGI app that does nothing (no Flask, no kit, no Ollama
+# call) under waitress with the gateway's own options and threads. POST / answers a body of
+# the gateway's reply's size: one more loopback HTTP exchange, the price of any extra hop.
+# POST /stream answers the paced fake's stream as the gateway's SSE events (8 tokens,
+# TOKEN_DELAY apart, then done), made here without asking anyone: what waitress alone
+# costs under the concurrent load.
 FLOOR = "waitress floor (bare WSGI app)"
+FLOOR_STREAMS = "waitress floor (bare app, same pacing)"
 WAITRESS_FLOOR_APP = """
-import sys, waitress
+import sys, time, waitress
+from capibara6.kit.serve import waitress_options
 body = b'{"response": "' + b"x" * 200 + b'"}'
+words, delay = sys.argv[2].split(), float(sys.argv[3])
+def events():
+    for index, word in enumerate(words):
+        if index:
+            time.sleep(delay)
+        yield ('data: {"content": "%s ", "done": false}\\n\\n' % word).encode()
+    yield b'data: {"content": "", "done": true}\\n\\n'
 def app(environ, start_response):
     environ["wsgi.input"].read()
+    if environ["PATH_INFO"] == "/stream":
+        start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+        return events()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
-waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=64, ident="floor", _quiet=True)
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), _quiet=True,
+               **waitress_options(threads=int(sys.argv[4])))
 """
 
 LITELLM_REQUIREMENTS = ROOT / "bench" / "requirements-litellm.txt"
@@ -293,13 +313,31 @@ class MemoryWatch:
                             "threads_before": self.before.get("Threads"), "threads_peak": self.threads_peak}
 
 
-def concurrent_streams(system: System, count: int) -> dict:
-    errors, completed = [], []
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def concurrent_streams(system: System, count: int, processes: dict[str, int] | None = None) -> dict:
+    """count streams at once; with processes ({name: pid}), the CPU time each of them and
+    this client used while they ran (the machine has 2 cores for all of them).
+
+    The wall time is from the first stream's start to the last one's end, each taken by its
+    own thread: a time taken by the main thread once the barrier lets everyone go depends on
+    when 257 threads hand it the GIL (measured: 0.44 s against 2.3 s for the same load)."""
+    errors, completed, starts, ends = [], [], [], []
     barrier = threading.Barrier(count + 1)
 
     def one():
         try:
             barrier.wait(60)
+            starts.append(time.perf_counter())
             with requests.post(system.stream_url, json=system.stream_body, headers=system.headers,
                                stream=True, timeout=120) as reply:
                 if reply.status_code != 200:
@@ -320,18 +358,23 @@ def concurrent_streams(system: System, count: int) -> dict:
                     completed.append(1)
         except Exception as exc:  # a refused or dropped connection is an error of the run, counted
             errors.append(repr(exc)[:160])
+        finally:
+            ends.append(time.perf_counter())
 
     threads = [threading.Thread(target=one, daemon=True) for _ in range(count)]
     for thread in threads:
         thread.start()
+    processes = processes or {}
+    cpu_before = {"client": own_cpu_seconds(), **{name: cpu_seconds(pid) for name, pid in processes.items()}}
     barrier.wait(60)
-    started = time.perf_counter()
     for thread in threads:
         thread.join()
-    seconds = time.perf_counter() - started
+    seconds = max(ends) - min(starts)
+    cpu_after = {"client": own_cpu_seconds(), **{name: cpu_seconds(pid) for name, pid in processes.items()}}
     distinct = sorted(set(errors), key=errors.index)
     return {"streams": count, "completed": len(completed), "errors": len(errors),
-            "seconds": round(seconds, 3), "first_errors": distinct[:3]}
+            "seconds": round(seconds, 3), "first_errors": distinct[:3],
+            "cpu_s": {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_before}}
 
 
 # --- figures, table, plot ----------------------------------------------------------------
@@ -375,6 +418,15 @@ def print_table(figures: dict) -> None:
         print(f"memory of {name} under {max(counts)} streams: RSS {mem['rss_before_kb'] / 1024:.1f} MiB before, "
               f"peak {mem['rss_peak_kb'] / 1024:.1f} MiB (+{mem['growth_kb'] / 1024:.1f} MiB), "
               f"threads {mem['threads_before']} -> {mem['threads_peak']}")
+    top, cores = max(counts), os.cpu_count()
+    print(f"CPU seconds used during each median {top}-stream run ({cores} cores: {cores} x the wall time "
+          "is all the machine has):")
+    for name, runs in load.items():
+        run = next(r for r in runs if r["streams"] == top)
+        used = run.get("cpu_s", {})
+        print(f"  {name:38} {run['seconds']:5.2f} s wall: "
+              + ", ".join(f"{who} {seconds:.2f}" for who, seconds in used.items())
+              + f"; {sum(used.values()):.2f} of {cores * run['seconds']:.2f}")
     print(f"load average before / after: {figures['loadavg']['before']} / {figures['loadavg']['after']}")
     print()
 
@@ -460,13 +512,14 @@ def main() -> None:
         fast_url, paced_url = f"http://127.0.0.1:{fast_port}", f"http://127.0.0.1:{paced_port}"
         processes.append(start([PYTHON, "-m", "tests.fakes.ollama_server", "--port", str(fast_port),
                                 "--reply", REPLY], f"{fast_url}/api/version"))
-        processes.append(start([PYTHON, "-m", "tests.fakes.ollama_server", "--port", str(paced_port),
-                                "--reply", PACED_REPLY, "--token-delay", str(TOKEN_DELAY)],
-                               f"{paced_url}/api/version"))
+        paced_fake = start([PYTHON, "-m", "tests.fakes.ollama_server", "--port", str(paced_port),
+                            "--reply", PACED_REPLY, "--token-delay", str(TOKEN_DELAY)], f"{paced_url}/api/version")
+        processes.append(paced_fake)
         # One gateway per fake: the load's memory figures belong to a process that did only that.
         floor_port = free_port()
-        processes.append(start([PYTHON, "-c", WAITRESS_FLOOR_APP, str(floor_port)],
-                               f"http://127.0.0.1:{floor_port}/"))
+        floor_app = start([PYTHON, "-c", WAITRESS_FLOOR_APP, str(floor_port), PACED_REPLY, str(TOKEN_DELAY),
+                           str(CHAT_DEFAULT_THREADS)], f"http://127.0.0.1:{floor_port}/")
+        processes.append(floor_app)
         gateway = ServiceProcess("chat", {"OLLAMA_URL": fast_url, "OLLAMA_MODEL": MODEL}, workdir).start()
         gateway_paced = ServiceProcess("chat", {"OLLAMA_URL": paced_url, "OLLAMA_MODEL": MODEL}, workdir).start()
         gateways += [gateway, gateway_paced]
@@ -495,8 +548,14 @@ def main() -> None:
                    {"message": "hola"}, "sse"),
             System("LiteLLM", "", {}, f"{litellm_url}/chat/completions", openai("bench-paced", stream=True),
                    "openai", auth),
+            System(FLOOR_STREAMS, "", {}, f"http://127.0.0.1:{floor_port}/stream", {"message": "hola"}, "sse"),
         ]
         pids = {"gateway /api/chat/stream": gateway_paced.proc.pid, "LiteLLM": litellm.pid}
+        # Whose CPU time each load row records: the client (this process) always, then these.
+        served_by = {"direct": {"fake": paced_fake.pid},
+                     "gateway /api/chat/stream": {"server": gateway_paced.proc.pid, "fake": paced_fake.pid},
+                     "LiteLLM": {"server": litellm.pid, "fake": paced_fake.pid},
+                     FLOOR_STREAMS: {"server": floor_app.pid}}
 
         load_before = loadavg()
         progress(f"non-stream latency: {args.requests} requests per system, in rounds")
@@ -514,12 +573,13 @@ def main() -> None:
                 for system in (load_systems if repeat % 2 == 0 else load_systems[::-1]):
                     watch_pid = pids.get(system.name) if count == max(args.streams) and repeat == 0 else None
                     with MemoryWatch(watch_pid) as watch:
-                        run = concurrent_streams(system, count)
+                        run = concurrent_streams(system, count, served_by[system.name])
                     if watch_pid:
                         memory[system.name] = watch.figures
                     runs[system.name].append(run)
                     progress(f"{count} streams via {system.name}: {run['seconds']:.2f} s, "
-                             f"{run['completed']} completed, {run['errors']} errors")
+                             f"{run['completed']} completed, {run['errors']} errors, CPU s "
+                             + ", ".join(f"{who} {used:.2f}" for who, used in run["cpu_s"].items()))
                     time.sleep(1)  # let the sockets of the last load close
             for name, measured in runs.items():
                 median = sorted(measured, key=lambda r: r["seconds"])[(len(measured) - 1) // 2]
