@@ -202,13 +202,18 @@ def test_errors_are_json_never_html(chat):
 
 def test_cors_allows_only_the_listed_origins(service, fake_ollama):
     chat = service("chat", {"OLLAMA_URL": fake_ollama.url,
-                            "CAPIBARA6_CORS_ORIGINS": "https://capibara6.example"})
+                            "CAPIBARA6_CORS_ORIGINS": "https://capibara6.example,https://admin.capibara6.example"})
     allowed = requests.options(f"{chat.url}/api/chat", timeout=10, headers={
         "Origin": "https://capibara6.example", "Access-Control-Request-Method": "POST"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://capibara6.example"
     other = requests.options(f"{chat.url}/api/chat", timeout=10, headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert "Access-Control-Allow-Origin" not in other.headers
+    # No Origin: not a CORS request (curl, an OpenAI client, nginx's health check), so no
+    # CORS headers, and none of the allowed origins is named to whoever asks.
+    plain = requests.get(f"{chat.url}/health", timeout=10)
+    assert plain.status_code in (200, 503)
+    assert [name for name in plain.headers if name.lower().startswith("access-control-")] == []
 
 
 def test_request_id_is_honoured_or_made(chat):
