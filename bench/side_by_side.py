@@ -72,6 +72,7 @@ FLOOR = "waitress floor (bare WSGI app)"
 FLOOR_STREAMS = "waitress floor (bare app, same pacing)"
 WAITRESS_FLOOR_APP = """
 import sys, time, waitress
+from capibara6.chat.gateway import sse
 from capibara6.kit.serve import waitress_options
 body = b'{"response": "' + b"x" * 200 + b'"}'
 words, delay = sys.argv[2].split(), float(sys.argv[3])
@@ -79,8 +80,8 @@ def events():
     for index, word in enumerate(words):
         if index:
             time.sleep(delay)
-        yield ('data: {"content": "%s ", "done": false}\\n\\n' % word).encode()
-    yield b'data: {"content": "", "done": true}\\n\\n'
+        yield sse({"content": word + " ", "done": False}).encode()
+    yield sse({"content": "", "done": True}).encode()
 def app(environ, start_response):
     environ["wsgi.input"].read()
     if environ["PATH_INFO"] == "/stream":
@@ -319,11 +320,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
 def concurrent_streams(system: System, count: int, processes: dict[str, int] | None = None) -> dict:
     """count streams at once; with processes ({name: pid}), the CPU time each of them and
     this client used while they ran (the machine has 2 cores for all of them).
@@ -364,13 +360,13 @@ def concurrent_streams(system: System, count: int, processes: dict[str, int] | N
     threads = [threading.Thread(target=one, daemon=True) for _ in range(count)]
     for thread in threads:
         thread.start()
-    processes = processes or {}
-    cpu_before = {"client": own_cpu_seconds(), **{name: cpu_seconds(pid) for name, pid in processes.items()}}
+    processes = {"client": os.getpid(), **(processes or {})}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     barrier.wait(60)
     for thread in threads:
         thread.join()
     seconds = max(ends) - min(starts)
-    cpu_after = {"client": own_cpu_seconds(), **{name: cpu_seconds(pid) for name, pid in processes.items()}}
+    cpu_after = {name: cpu_seconds(pid) for name, pid in processes.items()}
     distinct = sorted(set(errors), key=errors.index)
     return {"streams": count, "completed": len(completed), "errors": len(errors),
             "seconds": round(seconds, 3), "first_errors": distinct[:3],
@@ -550,12 +546,13 @@ def main() -> None:
                    "openai", auth),
             System(FLOOR_STREAMS, "", {}, f"http://127.0.0.1:{floor_port}/stream", {"message": "hola"}, "sse"),
         ]
-        pids = {"gateway /api/chat/stream": gateway_paced.proc.pid, "LiteLLM": litellm.pid}
         # Whose CPU time each load row records: the client (this process) always, then these.
         served_by = {"direct": {"fake": paced_fake.pid},
                      "gateway /api/chat/stream": {"server": gateway_paced.proc.pid, "fake": paced_fake.pid},
                      "LiteLLM": {"server": litellm.pid, "fake": paced_fake.pid},
                      FLOOR_STREAMS: {"server": floor_app.pid}}
+        # Whose memory the 256-stream load records: the two proxies'.
+        pids = {name: served_by[name]["server"] for name in ("gateway /api/chat/stream", "LiteLLM")}
 
         load_before = loadavg()
         progress(f"non-stream latency: {args.requests} requests per system, in rounds")
